@@ -1,0 +1,31 @@
+//! Settings from the environment.
+
+use std::net::SocketAddr;
+
+use shared::client::Downstream;
+use shared::config;
+
+pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
+pub const DEFAULT_QUERY_PROCESSOR_URL: &str = "http://127.0.0.1:3000";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen_addr: SocketAddr,
+    pub query_processor: Downstream,
+    /// `DEPLOYMENT_ENVIRONMENT`, recorded as `confident.trace.environment`.
+    pub environment: String,
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            listen_addr: config::listen_addr(DEFAULT_LISTEN_ADDR)?,
+            query_processor: Downstream::new(
+                "query-processor",
+                &config::env_string("QUERY_PROCESSOR_URL", DEFAULT_QUERY_PROCESSOR_URL),
+                config::env_millis("DOWNSTREAM_TIMEOUT_MS", 15_000)?,
+            )?,
+            environment: config::env_string("DEPLOYMENT_ENVIRONMENT", "development"),
+        })
+    }
+}

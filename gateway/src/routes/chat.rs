@@ -1,0 +1,171 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+use shared::attributes::{baggage, confident, gen_ai};
+use shared::client::DownstreamError;
+use shared::error::ApiError;
+use shared::server::JsonBody;
+use shared::telemetry;
+use shared::wire::{
+    ChatRequest, ChatResponse, MAX_QUERY_CHARS, MAX_TOP_K, ProcessRequest, ProcessResponse,
+};
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::configuration::Settings;
+
+const AGENT_NAME: &str = "ragtrace";
+const MAX_ID_CHARS: usize = 128;
+const MAX_TAGS: usize = 16;
+const MAX_TAG_CHARS: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("query must not be empty")]
+    EmptyQuery,
+    #[error("query is {0} characters long; the limit is {MAX_QUERY_CHARS}")]
+    QueryTooLong(usize),
+    #[error("top_k must be between 1 and {MAX_TOP_K}, got {0}")]
+    InvalidTopK(u32),
+    #[error("{0} must be 1 to {MAX_ID_CHARS} printable characters")]
+    InvalidId(&'static str),
+    #[error("tags: at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} printable characters each")]
+    InvalidTags,
+    #[error(transparent)]
+    Downstream(#[from] DownstreamError),
+}
+
+impl ApiError for ChatError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Downstream(err) => err.status(),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
+            Self::InvalidTopK(_) => "invalid_top_k",
+            Self::InvalidId(_) => "invalid_id",
+            Self::InvalidTags => "invalid_tags",
+            Self::Downstream(err) => err.code(),
+        }
+    }
+}
+shared::impl_response_error!(ChatError);
+
+fn printable(value: &str, max: usize) -> bool {
+    let chars = value.chars().count();
+    (1..=max).contains(&chars) && !value.chars().any(char::is_control)
+}
+
+fn validate(request: &ChatRequest) -> Result<(), ChatError> {
+    let query = request.query.trim();
+    if query.is_empty() {
+        return Err(ChatError::EmptyQuery);
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(ChatError::QueryTooLong(chars));
+    }
+    if let Some(k) = request.top_k
+        && !(1..=MAX_TOP_K).contains(&k)
+    {
+        return Err(ChatError::InvalidTopK(k));
+    }
+    for (name, id) in [
+        ("user_id", &request.user_id),
+        ("session_id", &request.session_id),
+    ] {
+        if id.as_deref().is_some_and(|id| !printable(id, MAX_ID_CHARS)) {
+            return Err(ChatError::InvalidId(name));
+        }
+    }
+    if let Some(tags) = &request.tags
+        && (tags.len() > MAX_TAGS || !tags.iter().all(|t| printable(t, MAX_TAG_CHARS)))
+    {
+        return Err(ChatError::InvalidTags);
+    }
+    Ok(())
+}
+
+/// `POST /chat`: answer a question, grounded in the indexed documents.
+pub async fn chat(
+    JsonBody(request): JsonBody<ChatRequest>,
+    client: web::Data<awc::Client>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, ChatError> {
+    validate(&request)?;
+
+    // The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, and the
+    // natural home of Confident AI's trace-level keys.
+    let span = tracing::info_span!(
+        "invoke_agent",
+        otel.name = %format!("{} {AGENT_NAME}", gen_ai::operation::INVOKE_AGENT),
+        otel.kind = "internal",
+        "gen_ai.operation.name" = gen_ai::operation::INVOKE_AGENT,
+        "gen_ai.agent.name" = AGENT_NAME,
+        "confident.span.type" = confident::span_type::AGENT,
+        "confident.agent.name" = AGENT_NAME,
+        "confident.trace.name" = "ragtrace chat",
+        "confident.trace.environment" = %settings.environment,
+    );
+
+    // User and session from the body become W3C baggage on the agent span's
+    // context. The outbound helper injects that context, so every downstream
+    // SERVER span records them (`shared::propagation::record_baggage`).
+    let mut entries = Vec::new();
+    if let Some(user) = &request.user_id {
+        entries.push(KeyValue::new(baggage::USER_ID, user.clone()));
+        span.set_attribute(confident::TRACE_USER_ID, user.clone());
+    }
+    if let Some(session) = &request.session_id {
+        entries.push(KeyValue::new(baggage::SESSION_ID, session.clone()));
+        span.set_attribute(confident::TRACE_THREAD_ID, session.clone());
+        span.set_attribute(gen_ai::CONVERSATION_ID, session.clone());
+    }
+    if !entries.is_empty() {
+        let _ = span.set_parent(Span::current().context().with_baggage(entries));
+    }
+    if let Some(tags) = &request.tags {
+        let tags: Vec<StringValue> = tags.iter().cloned().map(StringValue::from).collect();
+        span.set_attribute(confident::TRACE_TAGS, Value::Array(Array::String(tags)));
+    }
+    let capture = telemetry::capture_content();
+    if capture {
+        span.set_attribute(confident::TRACE_INPUT, request.query.clone());
+    }
+
+    let result: Result<ProcessResponse, DownstreamError> = settings
+        .query_processor
+        .post_json(
+            &client,
+            "/process",
+            &ProcessRequest {
+                query: request.query,
+                top_k: request.top_k,
+            },
+        )
+        .instrument(span.clone())
+        .await;
+    let processed = match result {
+        Ok(processed) => processed,
+        Err(err) => {
+            telemetry::record_error(&span, err.code(), &err.to_string());
+            return Err(err.into());
+        }
+    };
+    if capture {
+        span.set_attribute(confident::TRACE_OUTPUT, processed.answer.clone());
+    }
+    drop(span);
+
+    Ok(HttpResponse::Ok().json(ChatResponse {
+        answer: processed.answer,
+        contexts: processed.contexts,
+        trace_id: telemetry::current_trace_id(),
+        model: processed.model,
+        usage: processed.usage,
+    }))
+}

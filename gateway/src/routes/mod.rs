@@ -1,0 +1,13 @@
+mod chat;
+
+pub use chat::{ChatError, chat};
+
+use actix_web::{HttpResponse, web};
+
+use crate::configuration::Settings;
+
+/// Ready when query-processor answers its liveness probe.
+pub async fn readyz(client: web::Data<awc::Client>, settings: web::Data<Settings>) -> HttpResponse {
+    let query_processor = shared::client::probe(&client, settings.query_processor.base_url()).await;
+    shared::server::readiness(&[("query-processor", query_processor)])
+}

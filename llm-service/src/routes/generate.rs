@@ -1,0 +1,101 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use opentelemetry::{Array, Value};
+use shared::attributes::{confident, gen_ai};
+use shared::error::ApiError;
+use shared::server::JsonBody;
+use shared::wire::{GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Usage};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::generator::{self, GeneratorConfig, MODEL_NAME};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("query must not be empty")]
+    EmptyQuery,
+    #[error("query is {0} characters long; the limit is {MAX_QUERY_CHARS}")]
+    QueryTooLong(usize),
+    #[error("at most {MAX_TOP_K} contexts are accepted, got {0}")]
+    TooManyContexts(usize),
+}
+
+impl ApiError for GenerateError {
+    fn status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
+            Self::TooManyContexts(_) => "too_many_contexts",
+        }
+    }
+}
+shared::impl_response_error!(GenerateError);
+
+/// `POST /generate`: answer a question from the given contexts.
+pub async fn generate(
+    JsonBody(request): JsonBody<GenerateRequest>,
+    config: web::Data<GeneratorConfig>,
+) -> Result<HttpResponse, GenerateError> {
+    let query = request.query.trim();
+    if query.is_empty() {
+        return Err(GenerateError::EmptyQuery);
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(GenerateError::QueryTooLong(chars));
+    }
+    if request.contexts.len() > MAX_TOP_K as usize {
+        return Err(GenerateError::TooManyContexts(request.contexts.len()));
+    }
+
+    // GenAI inference span: name `{operation} {model}`. INTERNAL, because the
+    // offline model runs in this process; a call to a hosted API is CLIENT.
+    let span = tracing::info_span!(
+        "chat",
+        otel.name = %format!("{} {MODEL_NAME}", gen_ai::operation::CHAT),
+        otel.kind = "internal",
+        "gen_ai.operation.name" = gen_ai::operation::CHAT,
+        "gen_ai.provider.name" = gen_ai::PROVIDER_RAGTRACE,
+        "gen_ai.request.model" = MODEL_NAME,
+        "gen_ai.request.max_tokens" = config.max_output_tokens,
+        "gen_ai.output.type" = "text",
+        "confident.span.type" = confident::span_type::LLM,
+        "confident.llm.model" = MODEL_NAME,
+    );
+    let generation = span.in_scope(|| generator::generate(query, &request.contexts, &config));
+
+    // Response and usage attributes, known only once the model has answered.
+    span.set_attribute(gen_ai::RESPONSE_MODEL, MODEL_NAME);
+    span.set_attribute(
+        gen_ai::RESPONSE_FINISH_REASONS,
+        Value::Array(Array::String(vec![
+            generation.finish_reason.as_str().into(),
+        ])),
+    );
+    span.set_attribute(gen_ai::USAGE_INPUT_TOKENS, generation.input_tokens as i64);
+    span.set_attribute(gen_ai::USAGE_OUTPUT_TOKENS, generation.output_tokens as i64);
+    span.set_attribute(
+        confident::LLM_INPUT_TOKEN_COUNT,
+        generation.input_tokens as i64,
+    );
+    span.set_attribute(
+        confident::LLM_OUTPUT_TOKEN_COUNT,
+        generation.output_tokens as i64,
+    );
+    if shared::telemetry::capture_content() {
+        span.set_attribute(confident::SPAN_INPUT, query.to_owned());
+        span.set_attribute(confident::SPAN_OUTPUT, generation.answer.clone());
+    }
+    drop(span);
+
+    Ok(HttpResponse::Ok().json(GenerateResponse {
+        answer: generation.answer,
+        model: MODEL_NAME.to_owned(),
+        usage: Usage {
+            input_tokens: generation.input_tokens,
+            output_tokens: generation.output_tokens,
+        },
+        finish_reason: generation.finish_reason.as_str().to_owned(),
+    }))
+}

@@ -1,0 +1,10 @@
+mod generate;
+
+pub use generate::{GenerateError, generate};
+
+use actix_web::HttpResponse;
+
+/// The offline generator has no dependencies: ready as soon as it serves.
+pub async fn readyz() -> HttpResponse {
+    shared::server::readiness(&[("generator", Ok(()))])
+}

@@ -1,0 +1,32 @@
+//! query-processor: the orchestrator. It normalises the query, asks
+//! retrieval for the top-k passages, then asks llm-service for an answer.
+//!
+//! What this service teaches is the *fan-out*: one SERVER span with a tool
+//! span under it, and one CLIENT span per outbound call, each carrying its own
+//! span id in `traceparent` so the callee's SERVER span hangs under the
+//! right call:
+//!
+//! ```text
+//! query-processor SERVER POST /process
+//!   execute_tool process_query     confident.span.type=tool
+//!     CLIENT POST /retrieve   -> retrieval SERVER POST /retrieve ...
+//!     CLIENT POST /generate   -> llm-service SERVER POST /generate ...
+//! ```
+
+pub mod configuration;
+pub mod query;
+pub mod routes;
+pub mod startup;
+
+/// This binary's `service.name`.
+pub const SERVICE_NAME: &str = "query-processor";
+
+/// Telemetry, settings, server: what `main` runs.
+pub async fn run() -> anyhow::Result<()> {
+    let _telemetry = shared::telemetry::init(SERVICE_NAME)?;
+    let settings = configuration::Settings::from_env()?;
+    let application = startup::build(&settings)?;
+    tracing::info!(port = application.port(), "query-processor listening");
+    application.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+mod process;
+
+pub use process::{ProcessError, process};
+
+use actix_web::{HttpResponse, web};
+use shared::client::{Downstream, probe};
+
+pub struct Downstreams {
+    pub retrieval: Downstream,
+    pub llm_service: Downstream,
+}
+
+/// Ready when both downstream services answer their liveness probe.
+pub async fn readyz(
+    client: web::Data<awc::Client>,
+    downstreams: web::Data<Downstreams>,
+) -> HttpResponse {
+    let (retrieval, llm) = futures_util::join!(
+        probe(&client, downstreams.retrieval.base_url()),
+        probe(&client, downstreams.llm_service.base_url()),
+    );
+    shared::server::readiness(&[("retrieval", retrieval), ("llm-service", llm)])
+}

@@ -1,0 +1,101 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use shared::attributes::{confident, gen_ai};
+use shared::client::DownstreamError;
+use shared::error::ApiError;
+use shared::server::JsonBody;
+use shared::wire::{
+    GenerateRequest, GenerateResponse, ProcessRequest, ProcessResponse, RetrieveRequest,
+    RetrieveResponse,
+};
+use tracing::Instrument;
+
+use super::Downstreams;
+use crate::query::{self, QueryError};
+
+const TOOL_NAME: &str = "process_query";
+const TOOL_DESCRIPTION: &str =
+    "Normalise the query, retrieve the top-k passages, generate a grounded answer";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Downstream(#[from] DownstreamError),
+}
+
+impl ApiError for ProcessError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Query(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Downstream(err) => err.status(),
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Query(QueryError::InvalidTopK(_)) => "invalid_top_k",
+            Self::Query(_) => "invalid_query",
+            Self::Downstream(err) => err.code(),
+        }
+    }
+}
+shared::impl_response_error!(ProcessError);
+
+/// `POST /process`: retrieve, then generate.
+pub async fn process(
+    JsonBody(request): JsonBody<ProcessRequest>,
+    client: web::Data<awc::Client>,
+    downstreams: web::Data<Downstreams>,
+) -> Result<HttpResponse, ProcessError> {
+    let query = query::validate(&request.query)?;
+    let top_k = query::top_k(request.top_k)?;
+
+    // GenAI tool span (`execute_tool {gen_ai.tool.name}`), which Confident AI
+    // renders as a tool step. Both outbound CLIENT spans are its children.
+    let span = tracing::info_span!(
+        "execute_tool",
+        otel.name = %format!("{} {TOOL_NAME}", gen_ai::operation::EXECUTE_TOOL),
+        otel.kind = "internal",
+        "gen_ai.operation.name" = gen_ai::operation::EXECUTE_TOOL,
+        "gen_ai.tool.name" = TOOL_NAME,
+        "gen_ai.request.top_k" = top_k,
+        "confident.span.type" = confident::span_type::TOOL,
+        "confident.tool.name" = TOOL_NAME,
+        "confident.tool.description" = TOOL_DESCRIPTION,
+    );
+    let response = async {
+        let retrieved: RetrieveResponse = downstreams
+            .retrieval
+            .post_json(
+                &client,
+                "/retrieve",
+                &RetrieveRequest {
+                    query: query.clone(),
+                    top_k,
+                },
+            )
+            .await?;
+        let generated: GenerateResponse = downstreams
+            .llm_service
+            .post_json(
+                &client,
+                "/generate",
+                &GenerateRequest {
+                    query,
+                    contexts: retrieved.contexts.clone(),
+                },
+            )
+            .await?;
+        Ok::<_, ProcessError>(ProcessResponse {
+            answer: generated.answer,
+            contexts: retrieved.contexts,
+            model: generated.model,
+            usage: generated.usage,
+        })
+    }
+    .instrument(span.clone())
+    .await
+    .inspect_err(|err| shared::telemetry::record_error(&span, err.code(), &err.to_string()))?;
+    Ok(HttpResponse::Ok().json(response))
+}

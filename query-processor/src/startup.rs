@@ -1,0 +1,21 @@
+use actix_web::web;
+use shared::server::{Application, post_resource};
+
+use crate::configuration::Settings;
+use crate::routes;
+
+pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+    let downstreams = web::Data::new(routes::Downstreams {
+        retrieval: settings.retrieval.clone(),
+        llm_service: settings.llm_service.clone(),
+    });
+    let application = Application::build(settings.listen_addr, move |cfg| {
+        // One HTTP client per worker (awc::Client is !Send), with pooled
+        // keep-alive connections to each downstream.
+        cfg.app_data(web::Data::new(awc::Client::default()))
+            .app_data(downstreams.clone())
+            .route("/readyz", web::get().to(routes::readyz))
+            .service(post_resource("/process", routes::process));
+    })?;
+    Ok(application)
+}

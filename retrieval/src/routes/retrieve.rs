@@ -1,0 +1,54 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use shared::error::ApiError;
+use shared::server::JsonBody;
+use shared::wire::{MAX_QUERY_CHARS, MAX_TOP_K, RetrieveRequest, RetrieveResponse};
+
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    #[error("query must not be empty")]
+    EmptyQuery,
+    #[error("query is {0} characters long; the limit is {MAX_QUERY_CHARS}")]
+    QueryTooLong(usize),
+    #[error("top_k must be between 1 and {MAX_TOP_K}, got {0}")]
+    InvalidTopK(u32),
+}
+
+impl ApiError for RetrieveError {
+    fn status(&self) -> StatusCode {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
+            Self::InvalidTopK(_) => "invalid_top_k",
+        }
+    }
+}
+shared::impl_response_error!(RetrieveError);
+
+/// `POST /retrieve`: the top-k passages for a query.
+pub async fn retrieve(
+    JsonBody(request): JsonBody<RetrieveRequest>,
+    store: web::Data<Store>,
+) -> Result<HttpResponse, RetrieveError> {
+    let query = request.query.trim();
+    if query.is_empty() {
+        return Err(RetrieveError::EmptyQuery);
+    }
+    let chars = query.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(RetrieveError::QueryTooLong(chars));
+    }
+    if request.top_k == 0 || request.top_k > MAX_TOP_K {
+        return Err(RetrieveError::InvalidTopK(request.top_k));
+    }
+    let contexts = store.retrieve(query, request.top_k as usize);
+    Ok(HttpResponse::Ok().json(RetrieveResponse {
+        contexts,
+        embedder: store.embedder_name(),
+        data_source: store.collection().to_owned(),
+    }))
+}

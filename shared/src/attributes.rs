@@ -1,0 +1,168 @@
+//! Span attribute names, one `pub const` each, grouped by the convention they
+//! follow. Every key any ragtrace service emits is defined here, so a reader
+//! can see the whole vocabulary in one file.
+//!
+//! Why our own constants: `opentelemetry-semantic-conventions` 0.32 marks all
+//! of its `GEN_AI_*` constants deprecated (the GenAI conventions moved to their
+//! own repository and have no stable release). We pin the names we rely on
+//! here, as of **OpenTelemetry semantic conventions v1.41**, `docs/gen-ai/`.
+//!
+//! Conventions followed:
+//! - [`gen_ai`]: OpenTelemetry GenAI semantic conventions v1.41 (spans).
+//! - [`confident`]: Confident AI's `confident.*` keys, as read by deepeval's
+//!   OTel exporter. They are not an OpenTelemetry standard; they make a trace
+//!   render natively in Confident AI (span types, trace name, user, thread).
+//! - [`http`], [`db`], [`error`]: stable OpenTelemetry HTTP / database /
+//!   general semantic conventions.
+
+/// OpenTelemetry GenAI semantic conventions (v1.41).
+pub mod gen_ai {
+    /// The operation: `chat`, `embeddings`, `retrieval`, ... Required on
+    /// inference and embeddings spans; also the first word of the span name.
+    pub const OPERATION_NAME: &str = "gen_ai.operation.name";
+    /// Who serves the model: `openai`, `anthropic`, ... Required on inference
+    /// and embeddings spans. Replaces the deprecated `gen_ai.system`, which we
+    /// never emit.
+    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    pub const REQUEST_MODEL: &str = "gen_ai.request.model";
+    pub const RESPONSE_MODEL: &str = "gen_ai.response.model";
+    pub const RESPONSE_ID: &str = "gen_ai.response.id";
+    /// string[]: why generation stopped (`stop`, `length`, ...).
+    pub const RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    pub const REQUEST_MAX_TOKENS: &str = "gen_ai.request.max_tokens";
+    pub const REQUEST_TEMPERATURE: &str = "gen_ai.request.temperature";
+    /// How many results a retrieval asked for. (The newer genai repository
+    /// calls it `gen_ai.retrieval.top_k`; v1.41 uses this name.)
+    pub const REQUEST_TOP_K: &str = "gen_ai.request.top_k";
+    /// Tokens in the prompt. Replaces the deprecated `gen_ai.usage.prompt_tokens`.
+    pub const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
+    /// Tokens generated. Replaces the deprecated `gen_ai.usage.completion_tokens`.
+    pub const USAGE_OUTPUT_TOKENS: &str = "gen_ai.usage.output_tokens";
+    /// Which knowledge base a retrieval read: our vector store collection.
+    pub const DATA_SOURCE_ID: &str = "gen_ai.data_source.id";
+    pub const EMBEDDINGS_DIMENSION_COUNT: &str = "gen_ai.embeddings.dimension.count";
+    pub const OUTPUT_TYPE: &str = "gen_ai.output.type";
+    /// Conversation (thread) id, only when the caller gave one; never made up.
+    pub const CONVERSATION_ID: &str = "gen_ai.conversation.id";
+    pub const TOOL_NAME: &str = "gen_ai.tool.name";
+    pub const TOOL_DESCRIPTION: &str = "gen_ai.tool.description";
+    pub const AGENT_NAME: &str = "gen_ai.agent.name";
+
+    /// Values of [`OPERATION_NAME`].
+    pub mod operation {
+        pub const CHAT: &str = "chat";
+        pub const EMBEDDINGS: &str = "embeddings";
+        pub const RETRIEVAL: &str = "retrieval";
+        pub const INVOKE_AGENT: &str = "invoke_agent";
+        pub const EXECUTE_TOOL: &str = "execute_tool";
+    }
+
+    /// Provider name for the built-in, in-process models. Not a well-known
+    /// value on purpose: they are not hosted models and must not look like one.
+    pub const PROVIDER_RAGTRACE: &str = "ragtrace";
+}
+
+/// Confident AI (`confident.*`), from deepeval's OpenTelemetry exporter.
+/// Errors use the span's native status: there is no `confident.*` error key.
+pub mod confident {
+    /// `llm`, `tool`, `agent`, `retriever` or `base`.
+    pub const SPAN_TYPE: &str = "confident.span.type";
+    pub const SPAN_NAME: &str = "confident.span.name";
+    pub const SPAN_INPUT: &str = "confident.span.input";
+    pub const SPAN_OUTPUT: &str = "confident.span.output";
+    /// string[]: the retrieved chunks, on retriever spans.
+    pub const SPAN_RETRIEVAL_CONTEXT: &str = "confident.span.retrieval_context";
+
+    pub const LLM_MODEL: &str = "confident.llm.model";
+    pub const LLM_INPUT_TOKEN_COUNT: &str = "confident.llm.input_token_count";
+    pub const LLM_OUTPUT_TOKEN_COUNT: &str = "confident.llm.output_token_count";
+
+    pub const RETRIEVER_EMBEDDER: &str = "confident.retriever.embedder";
+    /// int
+    pub const RETRIEVER_TOP_K: &str = "confident.retriever.top_k";
+    /// int: the chunker's maximum chunk size, in words.
+    pub const RETRIEVER_CHUNK_SIZE: &str = "confident.retriever.chunk_size";
+
+    pub const TOOL_NAME: &str = "confident.tool.name";
+    pub const TOOL_DESCRIPTION: &str = "confident.tool.description";
+    pub const AGENT_NAME: &str = "confident.agent.name";
+
+    /// Trace-level keys: settable on any span; we set them on the gateway's
+    /// pipeline span, the natural root of the request.
+    pub const TRACE_NAME: &str = "confident.trace.name";
+    pub const TRACE_INPUT: &str = "confident.trace.input";
+    pub const TRACE_OUTPUT: &str = "confident.trace.output";
+    pub const TRACE_USER_ID: &str = "confident.trace.user_id";
+    pub const TRACE_THREAD_ID: &str = "confident.trace.thread_id";
+    /// string[]
+    pub const TRACE_TAGS: &str = "confident.trace.tags";
+    pub const TRACE_ENVIRONMENT: &str = "confident.trace.environment";
+
+    /// Values of [`SPAN_TYPE`].
+    pub mod span_type {
+        pub const LLM: &str = "llm";
+        pub const TOOL: &str = "tool";
+        pub const AGENT: &str = "agent";
+        pub const RETRIEVER: &str = "retriever";
+        pub const BASE: &str = "base";
+    }
+}
+
+/// Stable OpenTelemetry HTTP semantic conventions.
+pub mod http {
+    pub const REQUEST_METHOD: &str = "http.request.method";
+    pub const RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+    pub const ROUTE: &str = "http.route";
+    pub const URL_FULL: &str = "url.full";
+    pub const URL_PATH: &str = "url.path";
+    pub const URL_SCHEME: &str = "url.scheme";
+    pub const SERVER_ADDRESS: &str = "server.address";
+    pub const SERVER_PORT: &str = "server.port";
+    pub const CLIENT_ADDRESS: &str = "client.address";
+    pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
+    pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+}
+
+/// OpenTelemetry database semantic conventions, for the vector store.
+pub mod db {
+    pub const SYSTEM_NAME: &str = "db.system.name";
+    pub const OPERATION_NAME: &str = "db.operation.name";
+    pub const COLLECTION_NAME: &str = "db.collection.name";
+    /// How many rows (here: points) the operation returned.
+    pub const RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
+}
+
+/// General error conventions.
+pub mod error {
+    /// Low-cardinality error class; our stable machine codes
+    /// (`downstream_unavailable`, `invalid_query`, ...) or `_OTHER`.
+    pub const TYPE: &str = "error.type";
+    pub const EXCEPTION_TYPE: &str = "exception.type";
+    pub const EXCEPTION_MESSAGE: &str = "exception.message";
+}
+
+/// General OpenTelemetry identity conventions, filled from W3C baggage.
+pub mod identity {
+    pub const USER_ID: &str = "user.id";
+    pub const SESSION_ID: &str = "session.id";
+}
+
+/// The W3C baggage keys ragtrace sets at the gateway and reads everywhere.
+/// Only these are copied onto spans; other baggage is forwarded untouched
+/// but never recorded (it may hold anything).
+pub mod baggage {
+    pub const USER_ID: &str = "user_id";
+    pub const SESSION_ID: &str = "session_id";
+}
+
+/// Our own keys, for facts no convention covers. Namespaced `ragtrace.*`
+/// so they can never collide with a standard key.
+pub mod ragtrace {
+    /// The downstream service a CLIENT span calls (our `service.name` values).
+    pub const PEER_SERVICE: &str = "ragtrace.peer.service";
+    /// Number of chunks in the in-memory index.
+    pub const INDEX_CHUNKS: &str = "ragtrace.index.chunks";
+    /// The query after normalisation (length only unless content capture is on).
+    pub const QUERY_CHARS: &str = "ragtrace.query.chars";
+    pub const CONTEXTS_RETURNED: &str = "ragtrace.contexts.returned";
+}

@@ -1,0 +1,255 @@
+//! Outbound calls: every service-to-service request goes through
+//! [`Downstream::post_json`], so every hop gets the same CLIENT span, the same
+//! context injection, the same timeout and the same error mapping.
+//!
+//! Why a CLIENT span per call, not just the header: the gap between the
+//! caller's CLIENT span and the callee's SERVER span is network + queueing
+//! time, and each outgoing call must carry *its own* span id as parent (W3C
+//! Trace Context's test suite checks exactly that). A CLIENT span is also
+//! where a dead or slow downstream shows up when the callee records nothing.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::ContentType;
+use awc::error::SendRequestError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::{propagation, telemetry};
+
+/// Largest response body we read from a downstream service.
+const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A service we call: its name (as in its `service.name`), base URL, timeout.
+#[derive(Debug, Clone)]
+pub struct Downstream {
+    service: &'static str,
+    base_url: String,
+    host: String,
+    port: u16,
+    timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid URL for {service}: {url:?} (expected http://host:port)")]
+pub struct InvalidUrl {
+    service: &'static str,
+    url: String,
+}
+
+impl Downstream {
+    pub fn new(
+        service: &'static str,
+        base_url: &str,
+        timeout: Duration,
+    ) -> Result<Self, InvalidUrl> {
+        let invalid = || InvalidUrl {
+            service,
+            url: base_url.to_owned(),
+        };
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let uri: awc::http::Uri = base_url.parse().map_err(|_| invalid())?;
+        if uri.scheme_str() != Some("http") && uri.scheme_str() != Some("https") {
+            return Err(invalid());
+        }
+        let host = uri.host().ok_or_else(invalid)?.to_owned();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        Ok(Self {
+            service,
+            base_url,
+            host,
+            port,
+            timeout,
+        })
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// `POST {base}{path}` with `body` as JSON, inside a CLIENT span that
+    /// carries the trace context to the callee.
+    pub async fn post_json<Req, Resp>(
+        &self,
+        client: &awc::Client,
+        path: &'static str,
+        body: &Req,
+    ) -> Result<Resp, DownstreamError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let url = format!("{}{path}", self.base_url);
+        let span = tracing::info_span!(
+            "HTTP client request",
+            otel.name = %format!("POST {path}"),
+            otel.kind = "client",
+            "http.request.method" = "POST",
+            "url.full" = %url,
+            "server.address" = %self.host,
+            "server.port" = self.port,
+            "ragtrace.peer.service" = self.service,
+            "http.response.status_code" = tracing::field::Empty,
+        );
+        let result = self.send(client, &url, body).instrument(span.clone()).await;
+        if let Err(err) = &result {
+            telemetry::record_error(&span, err.code(), &err.to_string());
+        }
+        result
+    }
+
+    async fn send<Req, Resp>(
+        &self,
+        client: &awc::Client,
+        url: &str,
+        body: &Req,
+    ) -> Result<Resp, DownstreamError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+    {
+        let mut request = client
+            .post(url)
+            .timeout(self.timeout)
+            .insert_header(ContentType::json());
+        // ── Context crosses the wire here (outbound) ── The current span is
+        // this call's CLIENT span, so the callee's SERVER span becomes its
+        // child. `traceparent`, `tracestate` and `baggage` are all written by
+        // the global composite propagator.
+        propagation::inject_context(&Span::current().context(), request.headers_mut());
+
+        let mut response = request.send_json(body).await.map_err(|err| match err {
+            SendRequestError::Timeout => DownstreamError::Timeout {
+                service: self.service,
+                url: url.to_owned(),
+                after: self.timeout,
+            },
+            other => DownstreamError::Unavailable {
+                service: self.service,
+                url: url.to_owned(),
+                reason: other.to_string(),
+            },
+        })?;
+        let status = response.status();
+        Span::current().record("http.response.status_code", status.as_u16());
+
+        let bytes = response
+            .body()
+            .limit(MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|err| DownstreamError::InvalidResponse {
+                service: self.service,
+                reason: err.to_string(),
+            })?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|err| {
+                DownstreamError::InvalidResponse {
+                    service: self.service,
+                    reason: err.to_string(),
+                }
+            });
+        }
+        let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
+        Err(DownstreamError::Status {
+            service: self.service,
+            status,
+            body,
+        })
+    }
+}
+
+/// A failed call to another service. The message always names the hop.
+#[derive(Debug, thiserror::Error)]
+pub enum DownstreamError {
+    #[error("{service} is unreachable at {url}: {reason}")]
+    Unavailable {
+        service: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("{service} did not answer within {after:?} ({url})")]
+    Timeout {
+        service: &'static str,
+        url: String,
+        after: Duration,
+    },
+    #[error("{service} answered {status}{}", .body.as_ref().map(|b| format!(": {} ({})", b.message, b.error)).unwrap_or_default())]
+    Status {
+        service: &'static str,
+        status: StatusCode,
+        body: Option<ErrorBody>,
+    },
+    #[error("{service} sent a response we cannot read: {reason}")]
+    InvalidResponse {
+        service: &'static str,
+        reason: String,
+    },
+}
+
+impl DownstreamError {
+    /// The caller's fault, relayed: the downstream rejected the request (4xx)
+    /// with our shared error body.
+    fn rejected(&self) -> Option<(StatusCode, &ErrorBody)> {
+        match self {
+            Self::Status {
+                status,
+                body: Some(body),
+                ..
+            } if status.is_client_error() => Some((*status, body)),
+            _ => None,
+        }
+    }
+}
+
+impl ApiError for DownstreamError {
+    /// 504 on timeout, the downstream's own 4xx when it rejected the input
+    /// (the client can fix that), 502 for everything else.
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ => self
+                .rejected()
+                .map_or(StatusCode::BAD_GATEWAY, |(status, _)| status),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "downstream_timeout",
+            Self::Unavailable { .. } => "downstream_unavailable",
+            Self::InvalidResponse { .. } => "downstream_invalid_response",
+            Self::Status { .. } if self.rejected().is_some() => "downstream_rejected",
+            Self::Status { .. } => "downstream_error",
+        }
+    }
+}
+
+/// Readiness probe: is `base_url` answering `GET /healthz`? Not traced, like
+/// the probes themselves.
+pub async fn probe(client: &awc::Client, base_url: &str) -> Result<(), String> {
+    let url = format!("{}/healthz", base_url.trim_end_matches('/'));
+    match client
+        .get(&url)
+        .timeout(Duration::from_secs(1))
+        .send()
+        .await
+    {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => Err(format!("{url} answered {}", response.status())),
+        Err(err) => Err(format!("{url}: {err}")),
+    }
+}

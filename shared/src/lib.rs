@@ -1,0 +1,26 @@
+//! `shared`: what every ragtrace service has in common.
+//!
+//! The services differ in *what* they instrument; everything about *how* a
+//! span is exported, how context crosses the wire and what an error looks like
+//! lives here, once:
+//!
+//! - [`telemetry`]: OTel init (propagator, tracer provider, subscriber) and the
+//!   shutdown guard that flushes spans on exit.
+//! - [`propagation`]: W3C `traceparent` / `tracestate` / `baggage`, extract
+//!   and inject.
+//! - [`server`]: the SERVER span per request, the JSON body extractor,
+//!   default routes.
+//! - [`client`]: the one outbound-call helper (CLIENT span + injection).
+//! - [`attributes`]: every span attribute name, with its convention.
+//! - [`wire`]: the JSON contracts between services.
+//! - [`error`]: the shared error body.
+//! - [`config`]: environment parsing helpers.
+
+pub mod attributes;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod propagation;
+pub mod server;
+pub mod telemetry;
+pub mod wire;

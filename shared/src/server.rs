@@ -1,0 +1,291 @@
+//! The server half every service shares: the SERVER span for each request
+//! (where inbound context is extracted), the JSON body extractor with its
+//! error mapping, and the default routes.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
+use serde::de::DeserializeOwned;
+use tracing::Span;
+use tracing_actix_web::{RootSpanBuilder, TracingLogger};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::error::{ApiError, RoutingError};
+use crate::propagation;
+
+/// Largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The request middleware: one SERVER span per request, built by [`ServerSpan`].
+pub fn tracing_middleware() -> TracingLogger<ServerSpan> {
+    TracingLogger::<ServerSpan>::new()
+}
+
+/// Builds each request's SERVER span with the *current* HTTP semantic
+/// conventions (tracing-actix-web's default builder still uses the pre-1.0
+/// names such as `http.method`), and parents it on the caller's context.
+pub struct ServerSpan;
+
+impl RootSpanBuilder for ServerSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        // Probes are not traced: a trace per health check every few seconds
+        // would bury the traces people came to read.
+        if matches!(request.path(), "/healthz" | "/readyz") {
+            return Span::none();
+        }
+        let method = request.method().as_str();
+        let route = request.match_pattern();
+        // Span name per HTTP semconv: `{method} {route}`, or just `{method}`
+        // when no route matched (keeps span names low-cardinality).
+        let name = match &route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_owned(),
+        };
+        let connection = request.connection_info();
+        let user_agent = request
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let span = tracing::info_span!(
+            "HTTP request",
+            otel.name = %name,
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            "http.request.method" = method,
+            "http.route" = route.as_deref().unwrap_or(""),
+            "url.path" = request.path(),
+            "url.scheme" = connection.scheme(),
+            "server.address" = connection.host(),
+            "client.address" = connection.realip_remote_addr().unwrap_or(""),
+            "user_agent.original" = user_agent,
+            "network.protocol.version" = http_version(request.version()),
+            "http.response.status_code" = tracing::field::Empty,
+        );
+        // ── Context crosses the wire here (inbound) ── The caller's
+        // `traceparent`/`tracestate`/`baggage` become this span's parent
+        // context, so the span joins the caller's trace. With no (valid)
+        // `traceparent`, the extracted context is empty and this span starts
+        // a new trace.
+        let parent = propagation::extract_context(request.headers());
+        propagation::record_baggage(&span, &parent);
+        let _ = span.set_parent(parent);
+        span
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let status = match outcome {
+            Ok(response) => response.status(),
+            Err(error) => error.as_response_error().status_code(),
+        };
+        span.record("http.response.status_code", status.as_u16());
+        // HTTP semconv: a SERVER span is an error only for 5xx; 4xx is the
+        // client's problem (the error body and `error.type` still say what).
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
+}
+
+fn http_version(version: actix_web::http::Version) -> &'static str {
+    use actix_web::http::Version;
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// Why a JSON request body was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("request body is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("request body is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read request body: {0}")]
+    Unreadable(String),
+}
+
+impl ApiError for BodyError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Malformed(_) | Self::Unreadable(_) => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+    fn code(&self) -> &'static str {
+        match self {
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::TooLarge => "payload_too_large",
+            Self::Malformed(_) => "malformed_json",
+            Self::Invalid(_) => "invalid_request",
+            Self::Unreadable(_) => "bad_request",
+        }
+    }
+}
+crate::impl_response_error!(BodyError);
+
+/// A JSON request body. Like `web::Json`, but every failure is a [`BodyError`]
+/// with the shared error body, and a type error names the field it is in
+/// (`top_k: invalid type: string "3", expected u32`).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_json = req
+            .mime_type()
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !is_json {
+                return Err(BodyError::UnsupportedMediaType.into());
+            }
+            let bytes = body.await.map_err(|err| {
+                if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    BodyError::TooLarge
+                } else {
+                    BodyError::Unreadable(err.to_string())
+                }
+            })?;
+            parse_json(&bytes).map(JsonBody).map_err(Error::from)
+        })
+    }
+}
+
+/// Parse `bytes` as one JSON document of type `T`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_data() {
+            if path == "." {
+                BodyError::Invalid(inner.to_string())
+            } else {
+                BodyError::Invalid(format!("{path}: {inner}"))
+            }
+        } else {
+            BodyError::Malformed(inner.to_string())
+        }
+    })?;
+    de.end()
+        .map_err(|err| BodyError::Malformed(err.to_string()))?;
+    Ok(value)
+}
+
+/// The payload limit [`JsonBody`] enforces (register with `.app_data`).
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(MAX_BODY_BYTES)
+}
+
+/// `GET /healthz`: the process is alive and serving.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Default service: unknown route.
+pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, RoutingError> {
+    Err(RoutingError::NotFound {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    })
+}
+
+/// Per-resource default service: known path, wrong method.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, RoutingError> {
+    Err(RoutingError::MethodNotAllowed {
+        method: req.method().to_string(),
+        path: req.path().to_owned(),
+    })
+}
+
+/// A POST-only JSON resource whose other methods get a 405 with the error body.
+pub fn post_resource<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(method_not_allowed))
+}
+
+/// A running HTTP service: the skeleton every ragtrace service shares
+/// (zero2prod's `Application`): bind first (port 0 works, for tests), then
+/// serve until SIGINT/SIGTERM, letting in-flight requests finish.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Bind `addr` and build the server. `routes` runs once per worker: build
+    /// per-worker state there (an `awc::Client` is `!Send`).
+    pub fn build<F>(addr: std::net::SocketAddr, routes: F) -> std::io::Result<Self>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
+        let listener = std::net::TcpListener::bind(addr)?;
+        let port = listener.local_addr()?.port();
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                // The SERVER span wraps everything below, extractors included,
+                // so even a rejected body is recorded in the caller's trace.
+                .wrap(tracing_middleware())
+                .app_data(payload_config())
+                .route("/healthz", web::get().to(healthz))
+                .configure(routes.clone())
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serve until stopped. actix-web handles SIGINT/SIGTERM itself: stop
+    /// accepting, drain in-flight requests (up to 10 s), then return, so the
+    /// caller can flush telemetry.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// `GET /readyz` body for a set of named checks: 200 when all pass, 503 with
+/// the shared error body naming the first failure otherwise.
+pub fn readiness(checks: &[(&str, Result<(), String>)]) -> HttpResponse {
+    match checks.iter().find(|(_, result)| result.is_err()) {
+        Some((name, Err(reason))) => crate::error::respond_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!("{name}: {reason}"),
+        ),
+        _ => HttpResponse::Ok().json(serde_json::json!({
+            "status": "ready",
+            "checks": checks.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        })),
+    }
+}

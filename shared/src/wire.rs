@@ -1,0 +1,109 @@
+//! The JSON contracts between the services.
+//!
+//! Requests deny unknown fields: a typo such as `"topk"` is a 400 naming the
+//! field, not a silently ignored option. Responses are lenient to read so a
+//! newer downstream may add fields without breaking an older caller.
+
+use serde::{Deserialize, Serialize};
+
+/// Bounds on `top_k`, shared by every hop that accepts it.
+pub const DEFAULT_TOP_K: u32 = 4;
+pub const MAX_TOP_K: u32 = 20;
+/// Longest query, in characters, any hop accepts.
+pub const MAX_QUERY_CHARS: usize = 4_000;
+
+/// `POST /chat` on the gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatRequest {
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub answer: String,
+    pub contexts: Vec<Context>,
+    /// The trace every span of this request was recorded in (32 lowercase hex).
+    pub trace_id: String,
+    pub model: String,
+    pub usage: Usage,
+}
+
+/// One retrieved passage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Context {
+    /// Stable chunk id: `{source}#{ordinal}`.
+    pub id: String,
+    /// The corpus file the chunk came from, relative to the corpus root.
+    pub source: String,
+    pub text: String,
+    /// Cosine similarity to the query, in [-1, 1].
+    pub score: f32,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// `POST /process` on query-processor. User, session and tags do not travel
+/// here: they ride along as W3C baggage, so every hop sees them without each
+/// body having to carry them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRequest {
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessResponse {
+    pub answer: String,
+    pub contexts: Vec<Context>,
+    pub model: String,
+    pub usage: Usage,
+}
+
+/// `POST /retrieve` on retrieval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveRequest {
+    pub query: String,
+    pub top_k: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetrieveResponse {
+    pub contexts: Vec<Context>,
+    /// Which embedder produced the query vector.
+    pub embedder: String,
+    /// The vector store's collection (`gen_ai.data_source.id`).
+    pub data_source: String,
+}
+
+/// `POST /generate` on llm-service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateRequest {
+    pub query: String,
+    pub contexts: Vec<Context>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GenerateResponse {
+    pub answer: String,
+    pub model: String,
+    pub usage: Usage,
+    /// OpenAI-style finish reason: `stop`, `length`, ...
+    pub finish_reason: String,
+}
