@@ -23,7 +23,7 @@ impl Settings {
             query_processor: Downstream::new(
                 "query-processor",
                 &config::env_string("QUERY_PROCESSOR_URL", DEFAULT_QUERY_PROCESSOR_URL),
-                config::env_millis("DOWNSTREAM_TIMEOUT_MS", 15_000)?,
+                config::env_millis("QUERY_PROCESSOR_TIMEOUT_MS", 30_000)?,
             )?,
             environment: config::env_string("DEPLOYMENT_ENVIRONMENT", "development"),
         })

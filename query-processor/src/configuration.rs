@@ -9,6 +9,9 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_RETRIEVAL_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_LLM_SERVICE_URL: &str = "http://127.0.0.1:8081";
 
+/// Per-hop timeouts nest: each is shorter than the caller's
+/// (`QUERY_PROCESSOR_TIMEOUT_MS`, 30 s, in the gateway), so the innermost
+/// failing hop times out first and the 504 names it.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen_addr: SocketAddr,
@@ -18,18 +21,17 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
-        let timeout = config::env_millis("DOWNSTREAM_TIMEOUT_MS", 10_000)?;
         Ok(Self {
             listen_addr: config::listen_addr(DEFAULT_LISTEN_ADDR)?,
             retrieval: Downstream::new(
                 "retrieval",
                 &config::env_string("RETRIEVAL_URL", DEFAULT_RETRIEVAL_URL),
-                timeout,
+                config::env_millis("RETRIEVAL_TIMEOUT_MS", 5_000)?,
             )?,
             llm_service: Downstream::new(
                 "llm-service",
                 &config::env_string("LLM_SERVICE_URL", DEFAULT_LLM_SERVICE_URL),
-                timeout,
+                config::env_millis("LLM_SERVICE_TIMEOUT_MS", 20_000)?,
             )?,
         })
     }

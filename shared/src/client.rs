@@ -215,12 +215,21 @@ impl DownstreamError {
     }
 }
 
+impl DownstreamError {
+    /// A deeper hop timed out: the downstream relayed a 504.
+    fn relayed_timeout(&self) -> bool {
+        matches!(self, Self::Status { status, .. } if *status == StatusCode::GATEWAY_TIMEOUT)
+    }
+}
+
 impl ApiError for DownstreamError {
-    /// 504 on timeout, the downstream's own 4xx when it rejected the input
-    /// (the client can fix that), 502 for everything else.
+    /// 504 on a timeout (ours, or one a deeper hop relayed), the downstream's
+    /// own 4xx when it rejected the input (the client can fix that), 502 for
+    /// everything else.
     fn status(&self) -> StatusCode {
         match self {
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            _ if self.relayed_timeout() => StatusCode::GATEWAY_TIMEOUT,
             _ => self
                 .rejected()
                 .map_or(StatusCode::BAD_GATEWAY, |(status, _)| status),
@@ -232,6 +241,7 @@ impl ApiError for DownstreamError {
             Self::Timeout { .. } => "downstream_timeout",
             Self::Unavailable { .. } => "downstream_unavailable",
             Self::InvalidResponse { .. } => "downstream_invalid_response",
+            _ if self.relayed_timeout() => "downstream_timeout",
             Self::Status { .. } if self.rejected().is_some() => "downstream_rejected",
             Self::Status { .. } => "downstream_error",
         }

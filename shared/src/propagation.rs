@@ -88,7 +88,12 @@ fn combine_repeated(headers: &HeaderMap) -> Option<HeaderMap> {
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
+    /// Empty values are skipped: the SDK writes `tracestate: ""` when there
+    /// is no trace state, and an empty header only costs bytes downstream.
     fn set(&mut self, key: &str, value: String) {
+        if value.is_empty() {
+            return;
+        }
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(key.as_bytes()),
             HeaderValue::from_str(&value),

@@ -116,6 +116,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
             .boxed(),
         _ => tracing_subscriber::fmt::layer()
             .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
             .with_writer(std::io::stderr)
             .boxed(),

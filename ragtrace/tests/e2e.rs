@@ -1,0 +1,615 @@
+//! End to end, through real interfaces: the four service binaries on loopback
+//! ports, real HTTP between them, real OTLP/HTTP protobuf from their exporters
+//! into a receiver in this test. Every assertion is on what arrived.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use ragtrace::launcher::Service;
+use ragtrace::otlp::{SpanKind, SpanRecord, StatusCode};
+use serde_json::{Value, json};
+use support::{TestPipeline, assert_parent, is_trace_id, span};
+
+const QUESTION: &str = "What does the traceparent header contain?";
+/// gateway 3 + query-processor 4 + retrieval 4 + llm-service 2.
+const SPANS_PER_CHAT: usize = 13;
+const EMBEDDER: &str = "ragtrace-hashing-384";
+const MODEL: &str = "ragtrace-extractive-v1";
+const CONTENT_KEYS: [&str; 5] = [
+    "confident.trace.input",
+    "confident.trace.output",
+    "confident.span.input",
+    "confident.span.output",
+    "confident.span.retrieval_context",
+];
+
+/// The spans whose parent is not in the trace: the entry points.
+fn entry_spans(spans: &[SpanRecord]) -> Vec<&SpanRecord> {
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    spans
+        .iter()
+        .filter(|s| s.parent_span_id.as_deref().is_none_or(|p| !ids.contains(p)))
+        .collect()
+}
+
+/// The tree shape every `/chat` must have, with the attributes each span
+/// carries. Returns the spans by role for further checks.
+struct ChatTree<'a> {
+    gateway_server: &'a SpanRecord,
+    agent: &'a SpanRecord,
+    retrieval_server: &'a SpanRecord,
+    retrieval: &'a SpanRecord,
+    llm_server: &'a SpanRecord,
+    chat: &'a SpanRecord,
+}
+
+fn assert_chat_tree<'a>(spans: &'a [SpanRecord], response: &Value) -> ChatTree<'a> {
+    assert_eq!(
+        spans.len(),
+        SPANS_PER_CHAT,
+        "{}",
+        ragtrace::tree::render(spans)
+    );
+    let trace_id = response["trace_id"].as_str().unwrap();
+    assert!(spans.iter().all(|s| s.trace_id == trace_id));
+    let services: BTreeSet<&str> = spans.iter().map(|s| s.service_name.as_str()).collect();
+    assert_eq!(
+        services,
+        BTreeSet::from(["gateway", "llm-service", "query-processor", "retrieval"])
+    );
+
+    let gateway_server = span(spans, "gateway", "POST /chat");
+    let agent = span(spans, "gateway", "invoke_agent ragtrace");
+    let gateway_client = span(spans, "gateway", "POST /process");
+    let qp_server = span(spans, "query-processor", "POST /process");
+    let tool = span(spans, "query-processor", "execute_tool process_query");
+    let qp_to_retrieval = span(spans, "query-processor", "POST /retrieve");
+    let retrieval_server = span(spans, "retrieval", "POST /retrieve");
+    let retrieval = span(spans, "retrieval", "retrieval ragtrace");
+    let embeddings = span(spans, "retrieval", &format!("embeddings {EMBEDDER}"));
+    let search = span(spans, "retrieval", "search ragtrace");
+    let qp_to_llm = span(spans, "query-processor", "POST /generate");
+    let llm_server = span(spans, "llm-service", "POST /generate");
+    let chat = span(spans, "llm-service", &format!("chat {MODEL}"));
+
+    // Exactly one entry point, and no orphans: every other span's parent is
+    // in the trace.
+    let entries = entry_spans(spans);
+    assert_eq!(entries.len(), 1, "{}", ragtrace::tree::render(spans));
+    assert_eq!(entries[0].span_id, gateway_server.span_id);
+
+    // The shape, hop by hop: each CLIENT span parents the next SERVER span.
+    assert_parent(agent, gateway_server);
+    assert_parent(gateway_client, agent);
+    assert_parent(qp_server, gateway_client);
+    assert_parent(tool, qp_server);
+    assert_parent(qp_to_retrieval, tool);
+    assert_parent(retrieval_server, qp_to_retrieval);
+    assert_parent(retrieval, retrieval_server);
+    assert_parent(embeddings, retrieval);
+    assert_parent(search, retrieval);
+    assert_parent(qp_to_llm, tool);
+    assert_parent(llm_server, qp_to_llm);
+    assert_parent(chat, llm_server);
+
+    for server in [gateway_server, qp_server, retrieval_server, llm_server] {
+        assert_eq!(server.kind, SpanKind::Server);
+        assert_eq!(server.attr_i64("http.response.status_code"), Some(200));
+        assert_eq!(server.attr_str("http.request.method"), Some("POST"));
+        assert!(!server.is_error());
+    }
+    for client in [gateway_client, qp_to_retrieval, qp_to_llm] {
+        assert_eq!(client.kind, SpanKind::Client);
+        assert_eq!(client.attr_i64("http.response.status_code"), Some(200));
+        assert_eq!(client.attr_str("server.address"), Some("127.0.0.1"));
+        assert!(
+            client
+                .attr_str("url.full")
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
+    }
+    assert_eq!(
+        gateway_client.attr_str("ragtrace.peer.service"),
+        Some("query-processor")
+    );
+    assert_eq!(
+        qp_to_retrieval.attr_str("ragtrace.peer.service"),
+        Some("retrieval")
+    );
+    assert_eq!(
+        qp_to_llm.attr_str("ragtrace.peer.service"),
+        Some("llm-service")
+    );
+    for internal in [agent, tool, retrieval, embeddings, search, chat] {
+        assert_eq!(internal.kind, SpanKind::Internal, "{}", internal.name);
+    }
+
+    // Agent (gateway) and tool (query-processor).
+    assert_eq!(
+        agent.attr_str("gen_ai.operation.name"),
+        Some("invoke_agent")
+    );
+    assert_eq!(agent.attr_str("gen_ai.agent.name"), Some("ragtrace"));
+    assert_eq!(agent.attr_str("confident.span.type"), Some("agent"));
+    assert_eq!(
+        agent.attr_str("confident.trace.name"),
+        Some("ragtrace chat")
+    );
+    assert_eq!(tool.attr_str("gen_ai.operation.name"), Some("execute_tool"));
+    assert_eq!(tool.attr_str("confident.span.type"), Some("tool"));
+    assert_eq!(tool.attr_str("confident.tool.name"), Some("process_query"));
+
+    // Retrieval, embeddings and vector search.
+    let contexts = response["contexts"].as_array().unwrap();
+    assert_eq!(
+        retrieval.attr_str("gen_ai.operation.name"),
+        Some("retrieval")
+    );
+    assert_eq!(
+        retrieval.attr_str("gen_ai.data_source.id"),
+        Some("ragtrace")
+    );
+    assert_eq!(retrieval.attr_i64("gen_ai.request.top_k"), Some(4));
+    assert_eq!(retrieval.attr_str("confident.span.type"), Some("retriever"));
+    assert_eq!(
+        retrieval.attr_str("confident.retriever.embedder"),
+        Some(EMBEDDER)
+    );
+    assert_eq!(retrieval.attr_i64("confident.retriever.top_k"), Some(4));
+    assert_eq!(
+        retrieval.attr_i64("confident.retriever.chunk_size"),
+        Some(120)
+    );
+    assert_eq!(
+        embeddings.attr_str("gen_ai.operation.name"),
+        Some("embeddings")
+    );
+    assert_eq!(
+        embeddings.attr_str("gen_ai.provider.name"),
+        Some("ragtrace")
+    );
+    assert_eq!(embeddings.attr_str("gen_ai.request.model"), Some(EMBEDDER));
+    assert_eq!(
+        embeddings.attr_i64("gen_ai.embeddings.dimension.count"),
+        Some(384)
+    );
+    assert!(embeddings.attr_i64("gen_ai.usage.input_tokens").unwrap() > 0);
+    assert_eq!(
+        search.attr_str("db.system.name"),
+        Some("ragtrace.in_memory")
+    );
+    assert_eq!(search.attr_str("db.operation.name"), Some("search"));
+    assert_eq!(search.attr_str("db.collection.name"), Some("ragtrace"));
+    assert_eq!(
+        search.attr_i64("db.response.returned_rows"),
+        Some(contexts.len() as i64)
+    );
+
+    // The inference span, with usage exactly as the response reports it.
+    let input = response["usage"]["input_tokens"].as_i64().unwrap();
+    let output = response["usage"]["output_tokens"].as_i64().unwrap();
+    assert!(input > 0 && output > 0);
+    assert_eq!(chat.attr_str("gen_ai.operation.name"), Some("chat"));
+    assert_eq!(chat.attr_str("gen_ai.provider.name"), Some("ragtrace"));
+    assert_eq!(chat.attr_str("gen_ai.request.model"), Some(MODEL));
+    assert_eq!(chat.attr_str("gen_ai.response.model"), Some(MODEL));
+    assert_eq!(chat.attr_i64("gen_ai.usage.input_tokens"), Some(input));
+    assert_eq!(chat.attr_i64("gen_ai.usage.output_tokens"), Some(output));
+    assert_eq!(
+        chat.attributes["gen_ai.response.finish_reasons"],
+        json!(["stop"])
+    );
+    assert_eq!(chat.attr_str("confident.span.type"), Some("llm"));
+    assert_eq!(chat.attr_str("confident.llm.model"), Some(MODEL));
+    assert_eq!(
+        chat.attr_i64("confident.llm.input_token_count"),
+        Some(input)
+    );
+    assert_eq!(
+        chat.attr_i64("confident.llm.output_token_count"),
+        Some(output)
+    );
+    assert!(
+        spans
+            .iter()
+            .all(|s| !s.attributes.contains_key("gen_ai.system")),
+        "the deprecated gen_ai.system must not be emitted"
+    );
+
+    ChatTree {
+        gateway_server,
+        agent,
+        retrieval_server,
+        retrieval,
+        llm_server,
+        chat,
+    }
+}
+
+fn assert_answer(status: u16, body: &Value) {
+    assert_eq!(status, 200, "{body}");
+    assert!(is_trace_id(&body["trace_id"]), "{body}");
+    assert_eq!(body["model"], MODEL);
+    let contexts = body["contexts"].as_array().unwrap();
+    assert_eq!(contexts.len(), 4);
+    assert_eq!(contexts[0]["source"], "w3c-traceparent-header.md");
+    assert!(
+        contexts[0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("w3c-traceparent-header.md#")
+    );
+    let answer = body["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("trace-id") && answer.contains("[1]"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("Sources: [1] w3c-traceparent-header.md"),
+        "{answer}"
+    );
+}
+
+#[actix_web::test]
+async fn one_chat_is_one_trace_tree_across_four_services() {
+    let app = TestPipeline::start(&[]).await;
+    let (status, body) = app
+        .chat(
+            json!({"query": QUESTION, "user_id": "u-42", "session_id": "s-7", "tags": ["e2e", "docs"]}),
+            &[],
+        )
+        .await;
+    assert_answer(status, &body);
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
+        .await;
+    let tree = assert_chat_tree(&spans, &body);
+
+    // The gateway started the trace.
+    assert_eq!(tree.gateway_server.parent_span_id, None);
+    // Trace-level keys on the agent span, from the body.
+    assert_eq!(tree.agent.attr_str("confident.trace.user_id"), Some("u-42"));
+    assert_eq!(
+        tree.agent.attr_str("confident.trace.thread_id"),
+        Some("s-7")
+    );
+    assert_eq!(tree.agent.attr_str("gen_ai.conversation.id"), Some("s-7"));
+    assert_eq!(
+        tree.agent.attributes["confident.trace.tags"],
+        json!(["e2e", "docs"])
+    );
+    // user_id / session_id travelled as baggage and were recorded downstream.
+    for server in [tree.retrieval_server, tree.llm_server] {
+        assert_eq!(
+            server.attr_str("user.id"),
+            Some("u-42"),
+            "{}",
+            server.service_name
+        );
+        assert_eq!(
+            server.attr_str("session.id"),
+            Some("s-7"),
+            "{}",
+            server.service_name
+        );
+    }
+    // Content capture is off by default: no prompt, chunk or answer anywhere.
+    for span in &spans {
+        for key in CONTENT_KEYS {
+            assert!(!span.attributes.contains_key(key), "{key} on {}", span.name);
+        }
+    }
+    app.assert_no_panics();
+}
+
+#[actix_web::test]
+async fn a_callers_traceparent_tracestate_and_baggage_are_continued() {
+    let app = TestPipeline::start(&[]).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    let (status, body) = app
+        .chat(
+            json!({"query": QUESTION}),
+            &[
+                ("traceparent", &traceparent),
+                ("tracestate", "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+                ("baggage", "user_id=alice,tenant=acme"),
+            ],
+        )
+        .await;
+    assert_answer(status, &body);
+    assert_eq!(
+        body["trace_id"], trace_id,
+        "the response names the caller's trace"
+    );
+
+    let spans = app.trace(trace_id, SPANS_PER_CHAT).await;
+    let tree = assert_chat_tree(&spans, &body);
+    assert_eq!(
+        tree.gateway_server.parent_span_id.as_deref(),
+        Some(caller_span)
+    );
+    // tracestate crossed every hop: each service's spans carry it.
+    for span in &spans {
+        assert_eq!(
+            span.trace_state, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            "{}/{}",
+            span.service_name, span.name
+        );
+    }
+    // The caller's baggage reached the last hop; unknown keys are forwarded
+    // but never recorded.
+    for server in [tree.gateway_server, tree.retrieval_server, tree.llm_server] {
+        assert_eq!(
+            server.attr_str("user.id"),
+            Some("alice"),
+            "{}",
+            server.service_name
+        );
+    }
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.attributes.values().all(|v| v != "acme"))
+    );
+}
+
+#[actix_web::test]
+async fn content_is_recorded_only_when_capture_is_enabled() {
+    let app = TestPipeline::start(&[(
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+        "SPAN_ONLY",
+    )])
+    .await;
+    let (status, body) = app.chat(json!({"query": QUESTION}), &[]).await;
+    assert_answer(status, &body);
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
+        .await;
+    let tree = assert_chat_tree(&spans, &body);
+    assert_eq!(tree.agent.attr_str("confident.trace.input"), Some(QUESTION));
+    assert_eq!(
+        tree.agent.attr_str("confident.trace.output"),
+        body["answer"].as_str()
+    );
+    let chunks: Vec<&str> = body["contexts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tree.retrieval.attributes["confident.span.retrieval_context"],
+        json!(chunks)
+    );
+    assert_eq!(
+        tree.chat.attr_str("confident.span.output"),
+        body["answer"].as_str()
+    );
+}
+
+/// (service, path, content type, body, status, error code)
+type BadInput = (
+    Service,
+    &'static str,
+    &'static str,
+    String,
+    u16,
+    &'static str,
+);
+
+#[actix_web::test]
+async fn bad_input_gets_a_4xx_with_the_error_body_and_a_span_saying_why() {
+    let app = TestPipeline::start(&[]).await;
+    let json = "application/json";
+    let cases: Vec<BadInput> = vec![
+        (Service::Gateway, "/chat", json, r#"{"query": ""}"#.into(), 422, "invalid_query"),
+        (Service::Gateway, "/chat", json, r#"{"query": "   "}"#.into(), 422, "invalid_query"),
+        (Service::Gateway, "/chat", json, r#"{}"#.into(), 422, "invalid_request"),
+        (Service::Gateway, "/chat", json, r#"{"query": 5}"#.into(), 422, "invalid_request"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x", "topk": 3}"#.into(), 422, "invalid_request"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x", "top_k": 0}"#.into(), 422, "invalid_top_k"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x", "top_k": 21}"#.into(), 422, "invalid_top_k"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x", "top_k": -1}"#.into(), 422, "invalid_request"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x", "tags": "a"}"#.into(), 422, "invalid_request"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x", "user_id": ""}"#.into(), 422, "invalid_id"),
+        (Service::Gateway, "/chat", json, r#"{"query": "#.into(), 400, "malformed_json"),
+        (Service::Gateway, "/chat", json, r#"{"query": "x"} trailing"#.into(), 400, "malformed_json"),
+        (Service::Gateway, "/chat", json, "\u{1}".into(), 400, "malformed_json"),
+        (Service::Gateway, "/chat", "text/plain", r#"{"query": "x"}"#.into(), 415, "unsupported_media_type"),
+        (Service::Gateway, "/chat", json, format!(r#"{{"query": "{}"}}"#, "a".repeat(4001)), 422, "invalid_query"),
+        (Service::Gateway, "/chat", json, format!(r#"{{"query": "{}"}}"#, "a".repeat(300 * 1024)), 413, "payload_too_large"),
+        (Service::Gateway, "/nope", json, "{}".into(), 404, "not_found"),
+        (Service::QueryProcessor, "/process", json, r#"{"query": "\u0007 "}"#.into(), 422, "invalid_query"),
+        (Service::Retrieval, "/retrieve", json, r#"{"query": "x", "top_k": 0}"#.into(), 422, "invalid_top_k"),
+        (Service::Retrieval, "/retrieve", json, r#"{"query": "x"}"#.into(), 422, "invalid_request"),
+        (
+            Service::LlmService,
+            "/generate",
+            json,
+            json!({"query": "x", "contexts": vec![json!({"id": "a", "source": "a", "text": "a", "score": 0.5}); 21]}).to_string(),
+            422,
+            "too_many_contexts",
+        ),
+    ];
+    for (service, path, content_type, body, status, code) in cases {
+        let mut response = app
+            .client
+            .post(format!("{}{path}", app.url(service)))
+            .insert_header(("content-type", content_type))
+            .send_body(body.clone())
+            .await
+            .expect("send");
+        let what = format!("{} {path} {:.60}", service.name(), body);
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let error: Value = response
+            .json()
+            .limit(1 << 20)
+            .await
+            .expect("JSON error body");
+        assert_eq!(error["error"], code, "{what}: {error}");
+        assert!(!error["message"].as_str().unwrap().is_empty(), "{what}");
+        assert!(is_trace_id(&error["trace_id"]), "{what}: {error}");
+
+        // The rejection is in the trace: a SERVER span with the status and
+        // the machine code as `error.type`.
+        let spans = app.trace(error["trace_id"].as_str().unwrap(), 1).await;
+        let server = spans
+            .iter()
+            .find(|s| s.kind == SpanKind::Server && s.service_name == service.name())
+            .unwrap_or_else(|| panic!("{what}: no server span"));
+        assert_eq!(
+            server.attr_i64("http.response.status_code"),
+            Some(status as i64),
+            "{what}"
+        );
+        assert_eq!(server.attr_str("error.type"), Some(code), "{what}");
+        // 4xx is the caller's fault: the SERVER span is not an error.
+        assert_ne!(server.status.code, StatusCode::Error, "{what}");
+    }
+    // Wrong method: 405 with the same body.
+    let mut response = app
+        .client
+        .get(format!("{}/chat", app.url(Service::Gateway)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "method_not_allowed");
+
+    // Nothing broke: every service still serves.
+    let (status, body) = app.chat(json!({"query": QUESTION}), &[]).await;
+    assert_answer(status, &body);
+    app.assert_no_panics();
+}
+
+#[actix_web::test]
+async fn a_stopped_service_gives_a_502_naming_the_hop_and_an_error_span() {
+    let mut app = TestPipeline::start(&[]).await;
+    let status = app
+        .pipeline
+        .stop(Service::LlmService, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "llm-service exits cleanly on SIGTERM: {status}"
+    );
+
+    let (status, body) = app.chat(json!({"query": QUESTION}), &[]).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "downstream_error");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("query-processor") && message.contains("llm-service"),
+        "{message}"
+    );
+    assert!(is_trace_id(&body["trace_id"]));
+
+    // gateway 3 + query-processor 4 + retrieval 4; llm-service recorded nothing.
+    let spans = app.trace(body["trace_id"].as_str().unwrap(), 11).await;
+    let call = span(&spans, "query-processor", "POST /generate");
+    assert_eq!(call.status.code, StatusCode::Error);
+    assert_eq!(call.attr_str("error.type"), Some("downstream_unavailable"));
+    assert!(
+        call.status.message.contains("llm-service"),
+        "{:?}",
+        call.status
+    );
+    let exception = call
+        .events
+        .iter()
+        .find(|e| e.name == "exception")
+        .expect("exception event");
+    assert_eq!(
+        exception.attributes["exception.type"],
+        "downstream_unavailable"
+    );
+    for (service, name) in [
+        ("query-processor", "POST /process"),
+        ("gateway", "POST /chat"),
+    ] {
+        let server = span(&spans, service, name);
+        assert_eq!(server.status.code, StatusCode::Error, "{service}");
+        assert_eq!(
+            server.attr_i64("http.response.status_code"),
+            Some(502),
+            "{service}"
+        );
+    }
+    assert_eq!(entry_spans(&spans).len(), 1);
+
+    // And one hop up: query-processor gone.
+    app.pipeline
+        .stop(Service::QueryProcessor, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (status, body) = app.chat(json!({"query": QUESTION}), &[]).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "downstream_unavailable");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("query-processor"),
+        "{body}"
+    );
+}
+
+#[actix_web::test]
+async fn a_hung_service_gives_a_504_within_the_timeout_not_a_hang() {
+    // A listener that accepts connections (the kernel completes the
+    // handshake) but never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    let app = TestPipeline::start_with(
+        &[
+            ("LLM_SERVICE_URL", &hung_url),
+            ("LLM_SERVICE_TIMEOUT_MS", "700"),
+        ],
+        false,
+    )
+    .await;
+    // query-processor knows it is not ready: its readiness probe times out.
+    let mut readyz = app
+        .client
+        .get(format!("{}/readyz", app.url(Service::QueryProcessor)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(readyz.status().as_u16(), 503);
+    let not_ready: Value = readyz.json().await.unwrap();
+    assert_eq!(not_ready["error"], "not_ready");
+    assert!(
+        not_ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("llm-service"),
+        "{not_ready}"
+    );
+
+    let started = std::time::Instant::now();
+    let (status, body) = app.chat(json!({"query": QUESTION}), &[]).await;
+    assert_eq!(status, 504, "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(body["error"], "downstream_timeout");
+    assert!(
+        body["message"].as_str().unwrap().contains("llm-service"),
+        "{body}"
+    );
+
+    let spans = app.trace(body["trace_id"].as_str().unwrap(), 11).await;
+    let call = span(&spans, "query-processor", "POST /generate");
+    assert_eq!(call.status.code, StatusCode::Error);
+    assert_eq!(call.attr_str("error.type"), Some("downstream_timeout"));
+    drop(hung);
+}

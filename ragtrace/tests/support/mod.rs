@@ -1,0 +1,223 @@
+//! Test harness: the four real service binaries on free loopback ports,
+//! exporting real OTLP to a receiver inside the test.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
+
+use ragtrace::launcher::{Output, Pipeline, Service, Topology};
+use ragtrace::otlp::{Receiver, SpanRecord};
+use serde_json::Value;
+
+/// The directory holding the service binaries (`target/debug` for a debug
+/// test build), built on first use: `cargo test` builds the test harness of
+/// each crate, not the service binaries themselves.
+pub fn bin_dir() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .to_path_buf();
+    BUILD.call_once(|| {
+        let profile = dir.file_name().and_then(|p| p.to_str()).unwrap_or("debug");
+        let profile = if profile == "debug" { "dev" } else { profile };
+        let target_dir = dir.parent().expect("target dir");
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--profile", profile, "--bins"])
+            .args(Service::ALL.iter().flat_map(|s| ["-p", s.name()]))
+            .arg("-p")
+            .arg("ragtrace")
+            .env("CARGO_TARGET_DIR", target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let status = cargo.status().expect("run cargo build");
+        assert!(status.success(), "building the service binaries failed");
+    });
+    dir
+}
+
+/// A command for a binary in [`bin_dir`], with the caller's `OTEL_*`
+/// environment removed so the test controls telemetry completely.
+pub fn command(binary: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin_dir().join(binary));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("OTEL_") || name == "RUST_LOG" || name == "LOG_FORMAT" {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+pub struct TestPipeline {
+    pub receiver: Receiver,
+    pub pipeline: Pipeline,
+    pub logs: Arc<Mutex<Vec<String>>>,
+    pub client: awc::Client,
+}
+
+impl TestPipeline {
+    /// Start the receiver and the four services with `env` on top of the
+    /// test defaults; wait until all are ready.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with(env, true).await
+    }
+
+    /// Like [`TestPipeline::start`]; with `ready == false`, wait only until
+    /// every service is alive (for tests that break a downstream on purpose).
+    pub async fn start_with(env: &[(&str, &str)], ready: bool) -> Self {
+        let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("start OTLP receiver");
+        let mut vars: Vec<(String, String)> = vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "50".into()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let mut pipeline = Pipeline::start(
+            Topology::free_loopback_ports().expect("free ports"),
+            |service| command(service.name()),
+            &vars,
+            &Output::Capture(logs.clone()),
+        )
+        .expect("start services");
+        let waited = if ready {
+            pipeline.wait_ready(Duration::from_secs(30)).await
+        } else {
+            pipeline.wait_alive(Duration::from_secs(30)).await
+        };
+        if let Err(err) = waited {
+            panic!(
+                "pipeline not ready: {err:#}\n{}",
+                logs.lock().unwrap().join("\n")
+            );
+        }
+        Self {
+            receiver,
+            pipeline,
+            logs,
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+        }
+    }
+
+    pub fn url(&self, service: Service) -> String {
+        self.pipeline.topology().url(service)
+    }
+
+    /// POST a JSON body (given as text, so tests can send anything).
+    pub async fn post(
+        &self,
+        service: Service,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.url(service)))
+            .insert_header(("content-type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request
+            .send_body(body.to_owned())
+            .await
+            .expect("send request");
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(8 << 20).await.expect("read body");
+        let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "non-JSON body ({status}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, json)
+    }
+
+    pub async fn chat(&self, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.post(Service::Gateway, "/chat", &body.to_string(), headers)
+            .await
+    }
+
+    /// The spans of `trace_id`, once at least `count` arrived; then a short
+    /// grace period so any unexpected extra span is caught too.
+    pub async fn trace(&self, trace_id: &str, count: usize) -> Vec<SpanRecord> {
+        match self
+            .receiver
+            .store
+            .wait_for_trace(trace_id, count, Duration::from_secs(15))
+            .await
+        {
+            Ok(_) => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                self.receiver.store.trace(trace_id)
+            }
+            Err(partial) => panic!(
+                "trace {trace_id}: {} of {count} spans arrived:\n{}",
+                partial.len(),
+                ragtrace::tree::render(&partial)
+            ),
+        }
+    }
+
+    pub fn assert_no_panics(&self) {
+        let logs = self.logs.lock().unwrap();
+        let panics: Vec<&String> = logs.iter().filter(|l| l.contains("panicked")).collect();
+        assert!(panics.is_empty(), "a service panicked:\n{panics:#?}");
+    }
+}
+
+impl Drop for TestPipeline {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- service logs ---\n{}",
+                self.logs.lock().unwrap().join("\n")
+            );
+        }
+    }
+}
+
+/// The one span of `service` named `name`.
+pub fn span<'a>(spans: &'a [SpanRecord], service: &str, name: &str) -> &'a SpanRecord {
+    let found: Vec<&SpanRecord> = spans
+        .iter()
+        .filter(|s| s.service_name == service && s.name == name)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected one {service} span {name:?}, found {}:\n{}",
+        found.len(),
+        ragtrace::tree::render(spans)
+    );
+    found[0]
+}
+
+/// Whether `child`'s parent is `parent`.
+pub fn assert_parent(child: &SpanRecord, parent: &SpanRecord) {
+    assert_eq!(
+        child.parent_span_id.as_deref(),
+        Some(parent.span_id.as_str()),
+        "{}/{} should be a child of {}/{}",
+        child.service_name,
+        child.name,
+        parent.service_name,
+        parent.name
+    );
+}
+
+pub fn is_trace_id(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.len() == 32
+            && s.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            && s != "0".repeat(32)
+    })
+}

@@ -1,0 +1,133 @@
+//! Context propagation through the real pieces, in process: the SERVER span
+//! builder extracts an incoming `traceparent`/`tracestate`/`baggage`, and the
+//! injector writes them back out for the next hop. If the OpenTelemetry,
+//! tracing-opentelemetry and propagator wiring ever disagree, these fail.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::test::TestRequest;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use shared::propagation::{extract_context, inject_context};
+use shared::server::ServerSpan;
+use tracing_actix_web::RootSpanBuilder;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+fn with_tracing(test: impl FnOnce()) {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
+            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
+        ]),
+    );
+    let provider = SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    tracing::subscriber::with_default(subscriber, test);
+}
+
+#[test]
+fn server_span_joins_the_callers_trace_and_injects_its_own_span_id() {
+    with_tracing(|| {
+        let request = TestRequest::post()
+            .uri("/chat")
+            .insert_header(("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01")))
+            .insert_header(("tracestate", "vendor=abc"))
+            .insert_header(("baggage", "user_id=alice,tenant=acme"))
+            .to_srv_request();
+        let span = ServerSpan::on_request_start(&request);
+        let cx = span.context();
+        let span_context = cx.span().span_context().clone();
+        assert_eq!(span_context.trace_id().to_string(), TRACE_ID);
+        assert_ne!(span_context.span_id().to_string(), PARENT_ID);
+
+        let mut headers = HeaderMap::new();
+        inject_context(&cx, &mut headers);
+        let traceparent = headers.get("traceparent").unwrap().to_str().unwrap();
+        assert_eq!(
+            traceparent,
+            format!("00-{TRACE_ID}-{}-01", span_context.span_id()),
+            "the next hop's parent is this span"
+        );
+        assert_eq!(headers.get("tracestate").unwrap(), "vendor=abc");
+        let baggage = headers.get("baggage").unwrap().to_str().unwrap();
+        assert!(
+            baggage.contains("user_id=alice") && baggage.contains("tenant=acme"),
+            "{baggage}"
+        );
+    });
+}
+
+#[test]
+fn without_traceparent_a_new_trace_starts() {
+    with_tracing(|| {
+        let request = TestRequest::post().uri("/chat").to_srv_request();
+        let span = ServerSpan::on_request_start(&request);
+        let trace_id = span.context().span().span_context().trace_id();
+        assert_ne!(trace_id, opentelemetry::trace::TraceId::INVALID);
+        assert_ne!(trace_id.to_string(), TRACE_ID);
+    });
+}
+
+#[test]
+fn invalid_traceparent_starts_a_new_trace_and_drops_tracestate() {
+    with_tracing(|| {
+        for bad in [
+            format!("00-{}-{PARENT_ID}-01", "0".repeat(32)),
+            format!("00-{}-{PARENT_ID}-01", TRACE_ID.to_uppercase()),
+            format!("ff-{TRACE_ID}-{PARENT_ID}-01"),
+            format!("00-{TRACE_ID}-0000000000000000-01"),
+            "garbage".to_owned(),
+        ] {
+            let request = TestRequest::post()
+                .insert_header(("traceparent", bad.clone()))
+                .insert_header(("tracestate", "vendor=abc"))
+                .to_srv_request();
+            let span = ServerSpan::on_request_start(&request);
+            let cx = span.context();
+            assert_ne!(
+                cx.span().span_context().trace_id().to_string(),
+                TRACE_ID,
+                "{bad}"
+            );
+            let mut headers = HeaderMap::new();
+            inject_context(&cx, &mut headers);
+            assert!(
+                headers.get("tracestate").is_none(),
+                "tracestate forwarded for {bad}: {headers:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn repeated_list_headers_are_combined_and_repeated_traceparent_is_invalid() {
+    with_tracing(|| {
+        let request = TestRequest::post()
+            .insert_header(("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01")))
+            .append_header(("tracestate", "a=1"))
+            .append_header(("tracestate", "b=2"))
+            .append_header(("baggage", "user_id=alice"))
+            .append_header(("baggage", "session_id=s1"))
+            .to_srv_request();
+        let cx = extract_context(request.headers());
+        let mut headers = HeaderMap::new();
+        inject_context(&cx, &mut headers);
+        assert_eq!(headers.get("tracestate").unwrap(), "a=1,b=2");
+        let baggage = headers.get("baggage").unwrap().to_str().unwrap();
+        assert!(
+            baggage.contains("user_id=alice") && baggage.contains("session_id=s1"),
+            "{baggage}"
+        );
+
+        let request = TestRequest::post()
+            .append_header(("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01")))
+            .append_header(("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-01")))
+            .to_srv_request();
+        let cx = extract_context(request.headers());
+        assert!(!cx.span().span_context().is_valid());
+    });
+}
