@@ -1,10 +1,14 @@
 //! Settings from the environment.
+//!
+//! Nothing set: the offline extractive generator. `LLM_BASE_URL` +
+//! `LLM_MODEL` switch to an OpenAI-compatible chat completions API.
 
 use std::net::SocketAddr;
 
 use shared::config::{self, ConfigError};
 
 use crate::generator::GeneratorConfig;
+use crate::remote::RemoteChatSettings;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8081";
 
@@ -12,17 +16,53 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8081";
 pub struct Settings {
     pub listen_addr: SocketAddr,
     pub generator: GeneratorConfig,
+    pub remote: Option<RemoteChatSettings>,
 }
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = GeneratorConfig::default();
+        let max_tokens = config::env_opt("LLM_MAX_TOKENS")
+            .map(|_| config::env_or("LLM_MAX_TOKENS", 0u32))
+            .transpose()?;
+        let remote = match (
+            config::env_opt("LLM_BASE_URL"),
+            config::env_opt("LLM_MODEL"),
+        ) {
+            (Some(base_url), Some(model)) => Some(RemoteChatSettings {
+                base_url,
+                model,
+                api_key: shared::genai::api_key("LLM_API_KEY"),
+                provider: config::env_opt("LLM_PROVIDER"),
+                temperature: config::env_opt("LLM_TEMPERATURE")
+                    .map(|_| config::env_or("LLM_TEMPERATURE", 0.0f32))
+                    .transpose()?,
+                max_tokens,
+                timeout: config::env_millis("LLM_TIMEOUT_MS", 15_000)?,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    name: "LLM_MODEL",
+                    value: String::new(),
+                    reason: "must be set when LLM_BASE_URL is".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    name: "LLM_BASE_URL",
+                    value: String::new(),
+                    reason: "must be set when LLM_MODEL is".into(),
+                });
+            }
+        };
         Ok(Self {
             listen_addr: config::listen_addr(DEFAULT_LISTEN_ADDR)?,
             generator: GeneratorConfig {
                 max_sentences: config::env_or("GENERATOR_MAX_SENTENCES", defaults.max_sentences)?,
-                max_output_tokens: config::env_or("LLM_MAX_TOKENS", defaults.max_output_tokens)?,
+                max_output_tokens: max_tokens.map_or(defaults.max_output_tokens, u64::from),
             },
+            remote,
         })
     }
 }

@@ -16,9 +16,14 @@
 //! them. It runs in-process, so its span is INTERNAL; it reports its own
 //! name (`ragtrace-extractive-v1`) and provider (`ragtrace`), never a hosted
 //! model's, and counts tokens with the documented rule in [`tokens`].
+//!
+//! With `LLM_BASE_URL` and `LLM_MODEL` set, [`remote`] calls an
+//! OpenAI-compatible chat completions API instead: a CLIENT span with the
+//! request parameters and the usage the API reported.
 
 pub mod configuration;
 pub mod generator;
+pub mod remote;
 pub mod routes;
 pub mod startup;
 pub mod tokens;

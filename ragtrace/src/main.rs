@@ -33,6 +33,12 @@ enum Command {
     Up(UpArgs),
     /// Send a question to the gateway and print the answer.
     Chat(ChatArgs),
+    /// Chunk, embed and upsert a folder of documents into Qdrant
+    /// (QDRANT_URL), a span per batch. Idempotent: re-running overwrites.
+    Ingest {
+        /// Folder of .md/.txt documents.
+        dir: std::path::PathBuf,
+    },
     /// Run one service in the foreground.
     Serve {
         /// gateway, query-processor, retrieval or llm-service
@@ -76,6 +82,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up(args) => up(args).await,
         Command::Chat(args) => chat(args).await,
+        Command::Ingest { dir } => ingest(&dir).await,
         Command::Serve { service } => serve(&service).await,
     };
     match result {
@@ -98,6 +105,19 @@ async fn serve(service: &str) -> anyhow::Result<()> {
             Service::ALL.map(Service::name).join(", ")
         ),
     }
+}
+
+async fn ingest(dir: &std::path::Path) -> anyhow::Result<()> {
+    let telemetry = shared::telemetry::init("ragtrace-ingest")?;
+    let report = retrieval::ingest_dir(dir).await?;
+    println!(
+        "ingested {} chunks in {} batches from {}",
+        report.chunks,
+        report.batches,
+        dir.display()
+    );
+    telemetry.shutdown();
+    Ok(())
 }
 
 fn env_set(name: &str) -> bool {

@@ -1,4 +1,8 @@
 //! Settings from the environment.
+//!
+//! Nothing set: the embedded defaults (built-in embedder, in-memory index).
+//! `QDRANT_URL` switches the store to Qdrant; `EMBEDDINGS_BASE_URL` +
+//! `EMBEDDINGS_MODEL` switch the embedder to an OpenAI-compatible API.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,20 +12,32 @@ use shared::config::{self, ConfigError};
 use crate::chunker::ChunkerConfig;
 use crate::corpus;
 use crate::embedder::HashingEmbedder;
+use crate::embedding::RemoteEmbedderSettings;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
-/// The in-memory index's name, `gen_ai.data_source.id` on retrieval spans.
+/// The collection name: Qdrant's collection, or the in-memory index's name;
+/// `gen_ai.data_source.id` on retrieval spans either way.
 pub const DEFAULT_COLLECTION: &str = "ragtrace";
+
+#[derive(Debug, Clone)]
+pub struct QdrantSettings {
+    /// gRPC endpoint, e.g. `http://localhost:6334`.
+    pub url: String,
+    pub api_key: Option<String>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen_addr: SocketAddr,
-    /// `CORPUS_DIR`: the folder of `.md`/`.txt` documents indexed at startup.
+    /// `CORPUS_DIR`: the folder of `.md`/`.txt` documents ingested at startup.
     pub corpus_dir: PathBuf,
     pub chunker: ChunkerConfig,
     /// `EMBEDDING_DIMENSION` of the built-in hashing embedder.
     pub embedding_dimension: usize,
+    /// `QDRANT_COLLECTION`.
     pub collection: String,
+    pub qdrant: Option<QdrantSettings>,
+    pub remote_embedder: Option<RemoteEmbedderSettings>,
 }
 
 impl Settings {
@@ -34,6 +50,37 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
+        let qdrant = config::env_opt("QDRANT_URL").map(|url| QdrantSettings {
+            url,
+            api_key: config::env_opt("QDRANT_API_KEY"),
+        });
+        let remote_embedder = match (
+            config::env_opt("EMBEDDINGS_BASE_URL"),
+            config::env_opt("EMBEDDINGS_MODEL"),
+        ) {
+            (Some(base_url), Some(model)) => Some(RemoteEmbedderSettings {
+                base_url,
+                model,
+                api_key: shared::genai::api_key("EMBEDDINGS_API_KEY"),
+                provider: config::env_opt("EMBEDDINGS_PROVIDER"),
+                timeout: config::env_millis("EMBEDDINGS_TIMEOUT_MS", 10_000)?,
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    name: "EMBEDDINGS_MODEL",
+                    value: String::new(),
+                    reason: "must be set when EMBEDDINGS_BASE_URL is".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    name: "EMBEDDINGS_BASE_URL",
+                    value: String::new(),
+                    reason: "must be set when EMBEDDINGS_MODEL is".into(),
+                });
+            }
+        };
         Ok(Self {
             listen_addr: config::listen_addr(DEFAULT_LISTEN_ADDR)?,
             corpus_dir: std::env::var_os("CORPUS_DIR")
@@ -45,6 +92,8 @@ impl Settings {
             },
             embedding_dimension: dimension,
             collection: config::env_string("QDRANT_COLLECTION", DEFAULT_COLLECTION),
+            qdrant,
+            remote_embedder,
         })
     }
 }

@@ -10,19 +10,23 @@
 //!     search {collection}      db.system.name, db.operation.name, db.collection.name
 //! ```
 //!
-//! The spans are opened in [`store::Store::retrieve`]; the route only
-//! validates input. On the embedded defaults the embedder is a deterministic
-//! feature-hashing model and the store an exact in-memory cosine index, both
-//! in-process, so their spans are INTERNAL.
+//! The spans are opened in [`store`], [`embedding`] and [`vector_store`]; the
+//! route only validates input. On the embedded defaults the embedder is a
+//! deterministic feature-hashing model and the store an exact in-memory
+//! cosine index, both in-process, so their spans are INTERNAL. With
+//! `QDRANT_URL` the store is Qdrant, and with `EMBEDDINGS_BASE_URL` the
+//! embedder is an OpenAI-compatible API: both network calls, CLIENT spans.
 
 pub mod chunker;
 pub mod configuration;
 pub mod corpus;
 pub mod embedder;
+pub mod embedding;
 pub mod index;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod vector_store;
 
 /// This binary's `service.name`.
 pub const SERVICE_NAME: &str = "retrieval";
@@ -31,8 +35,22 @@ pub const SERVICE_NAME: &str = "retrieval";
 pub async fn run() -> anyhow::Result<()> {
     let _telemetry = shared::telemetry::init(SERVICE_NAME)?;
     let settings = configuration::Settings::from_env()?;
-    let application = startup::build(&settings)?;
+    let application = startup::build(&settings).await?;
     tracing::info!(port = application.port(), "retrieval listening");
     application.run_until_stopped().await?;
     Ok(())
+}
+
+/// `ragtrace ingest <dir>`: chunk, embed and upsert a folder of documents
+/// into the configured Qdrant collection, a span per batch. Idempotent.
+pub async fn ingest_dir(dir: &std::path::Path) -> anyhow::Result<store::IngestReport> {
+    let settings = configuration::Settings::from_env()?;
+    anyhow::ensure!(
+        settings.qdrant.is_some(),
+        "ingest needs QDRANT_URL: the in-memory index lives inside the retrieval process"
+    );
+    let chunks = corpus::load_corpus(dir, &settings.chunker)?;
+    let store = startup::store(&settings)?;
+    let report = store.ingest(&chunks).await?;
+    Ok(report)
 }

@@ -1,28 +1,68 @@
-//! Build the server: load the index first (a service that answers before its
-//! index is ready would answer wrongly), then bind.
+//! Build the store and ingest the corpus, then bind.
+//!
+//! With the embedded defaults, ingest finishes before the server binds (it
+//! takes milliseconds and cannot fail). With Qdrant or a remote embedder, a
+//! transient failure (the store or API is down) does not stop the service:
+//! it serves `/readyz` 503 and retries in the background until the corpus is
+//! in. A configuration error, such as a collection of another dimension,
+//! stops startup with a clear message.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::web;
 use shared::server::{Application, post_resource};
 
+use crate::chunker::Chunk;
 use crate::configuration::Settings;
+use crate::embedder::HashingEmbedder;
+use crate::embedding::Embedder;
 use crate::routes;
-use crate::store::Store;
+use crate::store::{IngestError, Store};
+use crate::vector_store::VectorStore;
 
-pub fn build(settings: &Settings) -> anyhow::Result<Application> {
+/// How often a failed startup ingest is retried.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// The store described by `settings` (not yet ingested).
+pub fn store(settings: &Settings) -> anyhow::Result<Store> {
+    let embedder = match &settings.remote_embedder {
+        Some(remote) => Embedder::remote(remote.clone()),
+        None => Embedder::Hashing(HashingEmbedder::new(settings.embedding_dimension)),
+    };
+    let vectors = match &settings.qdrant {
+        Some(qdrant) => {
+            VectorStore::qdrant(&qdrant.url, qdrant.api_key.clone(), &settings.collection)?
+        }
+        None => VectorStore::memory(&settings.collection),
+    };
+    Ok(Store::new(embedder, vectors, settings.chunker.max_words))
+}
+
+pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
     let started = std::time::Instant::now();
-    let store = Store::load(
-        &settings.corpus_dir,
-        &settings.chunker,
-        settings.embedding_dimension,
-        &settings.collection,
-    )?;
-    tracing::info!(
-        chunks = store.len(),
-        corpus = %settings.corpus_dir.display(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "index loaded"
-    );
-    let store = web::Data::new(store);
+    let chunks: Vec<Chunk> = crate::corpus::load_corpus(&settings.corpus_dir, &settings.chunker)?;
+    let store = Arc::new(store(settings)?);
+    match store.ingest_corpus(&chunks).await {
+        Ok(report) => tracing::info!(
+            chunks = report.chunks,
+            collection = store.collection(),
+            store = store.vectors().db_system(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "corpus ingested"
+        ),
+        Err(err) if err.is_transient() => {
+            tracing::warn!(error = %err, "corpus not ingested yet; serving (not ready) and retrying in the background");
+            let store = store.clone();
+            actix_web::rt::spawn(
+                async move { store.ingest_until_ready(&chunks, RETRY_EVERY).await },
+            );
+        }
+        Err(err @ IngestError::Store(_)) | Err(err @ IngestError::Embedding(_)) => {
+            return Err(err.into());
+        }
+    }
+    let store = web::Data::from(store);
     let application = Application::build(settings.listen_addr, move |cfg| {
         cfg.app_data(store.clone())
             .route("/readyz", web::get().to(routes::readyz))

@@ -1,66 +1,91 @@
-//! The retrieval pipeline (embed, then search) and its spans.
+//! The retrieval pipeline (embed, then search) and the ingest that fills the
+//! store, with their spans.
 //!
-//! Each step gets the span the GenAI and database conventions describe, so a
-//! trace UI shows *where* retrieval time goes: embedding the query or
-//! scanning the index. Attribute keys come from [`shared::attributes`].
+//! ```text
+//! retrieval {collection}        gen_ai.operation.name=retrieval, confident.span.type=retriever
+//!   embeddings {model}          INTERNAL (built-in) or CLIENT (OpenAI-compatible API)
+//!   search {collection}         INTERNAL (in-memory) or CLIENT (Qdrant), db.* attributes
+//! ```
+//!
+//! Ingest (at startup, or `ragtrace ingest <dir>`) is one `ingest
+//! {collection}` span with a child per batch, each holding its `embeddings`
+//! and `upsert` spans.
+
+use std::sync::Mutex;
+use std::time::Duration;
 
 use opentelemetry::{Array, StringValue, Value};
-use tracing::Span;
+use shared::attributes::{confident, gen_ai, ragtrace};
+use shared::genai::{Api, ProviderError};
+use shared::wire::Context;
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use shared::attributes::{confident, db, gen_ai, ragtrace};
-use shared::wire::Context;
+use crate::chunker::Chunk;
+use crate::embedding::Embedder;
+use crate::vector_store::{StoreError, VectorStore};
 
-use crate::chunker::ChunkerConfig;
-use crate::corpus::{self, CorpusError};
-use crate::embedder::{self, HashingEmbedder};
-use crate::index::VectorIndex;
+/// Chunks per embeddings request and per upsert.
+pub const INGEST_BATCH: usize = 64;
 
-/// `db.system.name` for the in-process index. Not one of the well-known
-/// values: the conventions ask for a custom name when none fits.
-pub const IN_MEMORY_DB_SYSTEM: &str = "ragtrace.in_memory";
+#[derive(Debug, thiserror::Error)]
+pub enum RetrievalError {
+    #[error("the index is not ready yet: {0}")]
+    NotReady(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("embedding the query failed: {0}")]
+    Embedding(#[from] ProviderError),
+}
 
-/// Embedder + index, built once at startup and shared read-only by workers.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("embedding failed: {0}")]
+    Embedding(#[from] ProviderError),
+}
+
+impl IngestError {
+    /// A later retry may succeed (the store or the embeddings API was down).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Store(err) => err.is_transient(),
+            Self::Embedding(err) => matches!(
+                err,
+                ProviderError::Unavailable { .. }
+                    | ProviderError::Timeout { .. }
+                    | ProviderError::RateLimited { .. }
+                    | ProviderError::Failed { .. }
+            ),
+        }
+    }
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestReport {
+    pub chunks: usize,
+    pub batches: usize,
+}
+
+/// Embedder + vector store + the corpus they were loaded with.
 pub struct Store {
-    embedder: HashingEmbedder,
-    index: VectorIndex,
-    collection: String,
+    embedder: Embedder,
+    vectors: VectorStore,
     chunk_size: usize,
+    /// `Ok` once the corpus is in the store; the reason otherwise.
+    state: Mutex<Result<(), String>>,
 }
 
 impl Store {
-    /// Chunk, embed and index every document of `corpus_dir`.
-    pub fn load(
-        corpus_dir: &std::path::Path,
-        chunker: &ChunkerConfig,
-        dimension: usize,
-        collection: &str,
-    ) -> Result<Self, CorpusError> {
-        let chunks = corpus::load_corpus(corpus_dir, chunker)?;
-        let embedder = HashingEmbedder::new(dimension);
-        let mut index = VectorIndex::with_capacity(dimension, chunks.len());
-        for chunk in chunks {
-            // The title is embedded with the passage: it names the subject
-            // that the passage's own sentences often leave implicit.
-            let vector = embedder.embed(&format!("{}\n{}", chunk.title, chunk.text));
-            index
-                .insert(chunk, vector)
-                .expect("the embedder's vectors match the index dimension");
-        }
-        Ok(Self {
+    pub fn new(embedder: Embedder, vectors: VectorStore, chunk_size: usize) -> Self {
+        Self {
             embedder,
-            index,
-            collection: collection.to_owned(),
-            chunk_size: chunker.max_words,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+            vectors,
+            chunk_size,
+            state: Mutex::new(Err("corpus not ingested yet".into())),
+        }
     }
 
     pub fn embedder_name(&self) -> String {
@@ -68,84 +93,176 @@ impl Store {
     }
 
     pub fn collection(&self) -> &str {
-        &self.collection
+        self.vectors.collection()
+    }
+
+    pub fn vectors(&self) -> &VectorStore {
+        &self.vectors
+    }
+
+    /// Load `chunks` into the store and mark it ready. Idempotent: point ids
+    /// derive from chunk ids, so running it again overwrites, never adds.
+    pub async fn ingest_corpus(&self, chunks: &[Chunk]) -> Result<IngestReport, IngestError> {
+        let report = self.ingest(chunks).await;
+        *self.state.lock().expect("state lock") = match &report {
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        };
+        report
+    }
+
+    /// Keep retrying [`Store::ingest_corpus`] until it succeeds (the store or
+    /// the embeddings API came back), then return.
+    pub async fn ingest_until_ready(&self, chunks: &[Chunk], retry_every: Duration) {
+        loop {
+            match self.ingest_corpus(chunks).await {
+                Ok(report) => {
+                    tracing::info!(
+                        chunks = report.chunks,
+                        "corpus ingested; retrieval is ready"
+                    );
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "ingest failed; retrying in {retry_every:?}");
+                    tokio::time::sleep(retry_every).await;
+                }
+            }
+        }
+    }
+
+    /// Embed and upsert `chunks` in batches, one span per batch.
+    pub async fn ingest(&self, chunks: &[Chunk]) -> Result<IngestReport, IngestError> {
+        let span = tracing::info_span!(
+            "ingest",
+            otel.name = %format!("ingest {}", self.collection()),
+            otel.kind = "internal",
+            "gen_ai.data_source.id" = %self.collection(),
+            "ragtrace.ingest.chunks" = chunks.len(),
+            "ragtrace.ingest.batch_size" = INGEST_BATCH,
+        );
+        let result = async {
+            let mut batches = 0;
+            for (n, batch) in chunks.chunks(INGEST_BATCH).enumerate() {
+                let batch_span = tracing::info_span!(
+                    "ingest batch",
+                    otel.name = %format!("ingest_batch {}", self.collection()),
+                    otel.kind = "internal",
+                    "ragtrace.ingest.batch" = n,
+                    "ragtrace.ingest.chunks" = batch.len(),
+                );
+                async {
+                    // The title is embedded with the passage: it names the
+                    // subject the passage's own sentences often leave implicit.
+                    let texts: Vec<String> = batch
+                        .iter()
+                        .map(|c| format!("{}\n{}", c.title, c.text))
+                        .collect();
+                    let vectors = self.embedder.embed(&texts).await?;
+                    if n == 0 {
+                        self.vectors.ensure_collection(vectors[0].len()).await?;
+                    }
+                    self.vectors
+                        .upsert(batch.iter().cloned().zip(vectors).collect())
+                        .await?;
+                    Ok::<_, IngestError>(())
+                }
+                .instrument(batch_span.clone())
+                .await
+                .inspect_err(|err| record_ingest_error(&batch_span, err))?;
+                batches += 1;
+            }
+            Ok(IngestReport {
+                chunks: chunks.len(),
+                batches,
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(err) = &result {
+            record_ingest_error(&span, err);
+        }
+        result
+    }
+
+    /// Ready: the corpus is in, and the store answers.
+    pub async fn readiness(&self) -> Result<(), String> {
+        self.state.lock().expect("state lock").clone()?;
+        self.vectors.health().await
     }
 
     /// The top-`top_k` passages for `query`, inside a `retrieval {collection}`
     /// span with an `embeddings` and a `search` child.
-    pub fn retrieve(&self, query: &str, top_k: usize) -> Vec<Context> {
+    pub async fn retrieve(
+        &self,
+        query: &str,
+        top_k: usize,
+    ) -> Result<Vec<Context>, RetrievalError> {
+        if let Err(reason) = self.state.lock().expect("state lock").clone() {
+            return Err(RetrievalError::NotReady(reason));
+        }
         let model = self.embedder.model_name();
         // GenAI retrieval span: name `retrieval {gen_ai.data_source.id}`.
-        // INTERNAL because the store is in-process (CLIENT for a remote one).
         let span = tracing::info_span!(
             "retrieval",
-            otel.name = %format!("retrieval {}", self.collection),
+            otel.name = %format!("retrieval {}", self.collection()),
             otel.kind = "internal",
             "gen_ai.operation.name" = gen_ai::operation::RETRIEVAL,
-            "gen_ai.data_source.id" = %self.collection,
+            "gen_ai.data_source.id" = %self.collection(),
             "gen_ai.request.top_k" = top_k,
+            "db.system.name" = self.vectors.db_system(),
             "confident.span.type" = confident::span_type::RETRIEVER,
             "confident.retriever.embedder" = %model,
             "confident.retriever.top_k" = top_k,
             "confident.retriever.chunk_size" = self.chunk_size,
         );
-        let _entered = span.enter();
-
-        let vector = self.embed(query, &model);
-        let contexts = self.search(&vector, top_k);
-
-        span.set_attribute(ragtrace::CONTEXTS_RETURNED, contexts.len() as i64);
-        if shared::telemetry::capture_content() {
-            // The chunks themselves are user-visible content: recorded only
-            // when content capture is on.
-            let texts: Vec<StringValue> = contexts.iter().map(|c| c.text.clone().into()).collect();
-            span.set_attribute(
-                confident::SPAN_RETRIEVAL_CONTEXT,
-                Value::Array(Array::String(texts)),
-            );
-            span.set_attribute(confident::SPAN_INPUT, query.to_owned());
+        let result = async {
+            let vector = self
+                .embedder
+                .embed(&[query.to_owned()])
+                .await?
+                .pop()
+                .expect("one vector per input");
+            Ok::<_, RetrievalError>(self.vectors.search(&vector, top_k).await?)
         }
-        contexts
-    }
+        .instrument(span.clone())
+        .await;
 
-    /// GenAI embeddings span: `embeddings {model}`, INTERNAL (in-process model).
-    fn embed(&self, query: &str, model: &str) -> Vec<f32> {
-        let span = tracing::info_span!(
-            "embeddings",
-            otel.name = %format!("embeddings {model}"),
-            otel.kind = "internal",
-            "gen_ai.operation.name" = gen_ai::operation::EMBEDDINGS,
-            "gen_ai.provider.name" = gen_ai::PROVIDER_RAGTRACE,
-            "gen_ai.request.model" = model,
-            "gen_ai.response.model" = model,
-            "gen_ai.embeddings.dimension.count" = self.embedder.dimension(),
-            "gen_ai.usage.input_tokens" = embedder::tokens(query).len(),
-        );
-        let _entered = span.enter();
-        self.embedder.embed(query)
+        match &result {
+            Ok(contexts) => {
+                span.set_attribute(ragtrace::CONTEXTS_RETURNED, contexts.len() as i64);
+                if shared::telemetry::capture_content() {
+                    // The chunks are user-visible content: only with capture on.
+                    let texts: Vec<StringValue> =
+                        contexts.iter().map(|c| c.text.clone().into()).collect();
+                    span.set_attribute(
+                        confident::SPAN_RETRIEVAL_CONTEXT,
+                        Value::Array(Array::String(texts)),
+                    );
+                    span.set_attribute(confident::SPAN_INPUT, query.to_owned());
+                }
+            }
+            Err(err) => shared::telemetry::record_error(&span, error_code(err), &err.to_string()),
+        }
+        result
     }
+}
 
-    /// Database span for the vector search: `{db.operation.name} {db.collection.name}`.
-    fn search(&self, vector: &[f32], top_k: usize) -> Vec<Context> {
-        let span = tracing::info_span!(
-            "vector search",
-            otel.name = %format!("search {}", self.collection),
-            otel.kind = "internal",
-            "db.system.name" = IN_MEMORY_DB_SYSTEM,
-            "db.operation.name" = "search",
-            "db.collection.name" = %self.collection,
-            "db.response.returned_rows" = tracing::field::Empty,
-        );
-        let _entered = span.enter();
-        let hits = self.index.search(vector, top_k);
-        Span::current().record(db::RESPONSE_RETURNED_ROWS, hits.len());
-        hits.into_iter()
-            .map(|hit| Context {
-                id: hit.chunk.id.clone(),
-                source: hit.chunk.source.clone(),
-                text: hit.chunk.text.clone(),
-                score: hit.score,
-            })
-            .collect()
+/// The machine code for a retrieval failure.
+pub fn error_code(err: &RetrievalError) -> &'static str {
+    match err {
+        RetrievalError::NotReady(_) => "index_not_ready",
+        RetrievalError::Store(err) if err.is_transient() => "vector_store_unavailable",
+        RetrievalError::Store(_) => "vector_store_error",
+        RetrievalError::Embedding(err) => err.code(Api::Embeddings),
     }
+}
+
+fn record_ingest_error(span: &tracing::Span, err: &IngestError) {
+    let code = match err {
+        IngestError::Store(err) if err.is_transient() => "vector_store_unavailable",
+        IngestError::Store(_) => "vector_store_error",
+        IngestError::Embedding(err) => err.code(Api::Embeddings),
+    };
+    shared::telemetry::record_error(span, code, &err.to_string());
 }

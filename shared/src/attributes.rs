@@ -57,6 +57,12 @@ pub mod gen_ai {
         pub const EXECUTE_TOOL: &str = "execute_tool";
     }
 
+    pub const REQUEST_TOP_P: &str = "gen_ai.request.top_p";
+    pub const REQUEST_SEED: &str = "gen_ai.request.seed";
+    pub const REQUEST_STREAM: &str = "gen_ai.request.stream";
+    pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
+    pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
+
     /// Provider name for the built-in, in-process models. Not a well-known
     /// value on purpose: they are not hosted models and must not look like one.
     pub const PROVIDER_RAGTRACE: &str = "ragtrace";

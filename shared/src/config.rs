@@ -51,3 +51,8 @@ pub fn listen_addr(default: &str) -> Result<SocketAddr, ConfigError> {
 pub fn env_millis(name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
     env_or(name, default_ms).map(Duration::from_millis)
 }
+
+/// `name`, when set and not blank.
+pub fn env_opt(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

@@ -15,11 +15,13 @@
 //! - [`wire`]: the JSON contracts between services.
 //! - [`error`]: the shared error body.
 //! - [`config`]: environment parsing helpers.
+//! - [`genai`]: provider names and endpoints of OpenAI-compatible APIs.
 
 pub mod attributes;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod genai;
 pub mod propagation;
 pub mod server;
 pub mod telemetry;

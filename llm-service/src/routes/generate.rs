@@ -3,11 +3,13 @@ use actix_web::{HttpResponse, web};
 use opentelemetry::{Array, Value};
 use shared::attributes::{confident, gen_ai};
 use shared::error::ApiError;
+use shared::genai::{Api, ProviderError};
 use shared::server::JsonBody;
-use shared::wire::{GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Usage};
+use shared::wire::{Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Usage};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::generator::{self, GeneratorConfig, MODEL_NAME};
+use crate::startup::Model;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -17,16 +19,22 @@ pub enum GenerateError {
     QueryTooLong(usize),
     #[error("at most {MAX_TOP_K} contexts are accepted, got {0}")]
     TooManyContexts(usize),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
 }
 
 impl ApiError for GenerateError {
     fn status(&self) -> StatusCode {
-        StatusCode::UNPROCESSABLE_ENTITY
+        match self {
+            Self::Provider(err) => err.status(),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
     }
     fn code(&self) -> &'static str {
         match self {
             Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
             Self::TooManyContexts(_) => "too_many_contexts",
+            Self::Provider(err) => err.code(Api::Chat),
         }
     }
 }
@@ -35,7 +43,7 @@ shared::impl_response_error!(GenerateError);
 /// `POST /generate`: answer a question from the given contexts.
 pub async fn generate(
     JsonBody(request): JsonBody<GenerateRequest>,
-    config: web::Data<GeneratorConfig>,
+    model: web::Data<Model>,
 ) -> Result<HttpResponse, GenerateError> {
     let query = request.query.trim();
     if query.is_empty() {
@@ -48,7 +56,23 @@ pub async fn generate(
     if request.contexts.len() > MAX_TOP_K as usize {
         return Err(GenerateError::TooManyContexts(request.contexts.len()));
     }
+    let response = match model.get_ref() {
+        Model::Offline(config) => offline(query, &request.contexts, config),
+        Model::Remote(chat) => {
+            let completion = chat.complete(query, &request.contexts).await?;
+            GenerateResponse {
+                answer: completion.answer,
+                model: completion.model,
+                usage: completion.usage,
+                finish_reason: completion.finish_reason,
+            }
+        }
+    };
+    Ok(HttpResponse::Ok().json(response))
+}
 
+/// The offline generator, inside its `chat {model}` span.
+fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> GenerateResponse {
     // GenAI inference span: name `{operation} {model}`. INTERNAL, because the
     // offline model runs in this process; a call to a hosted API is CLIENT.
     let span = tracing::info_span!(
@@ -63,7 +87,7 @@ pub async fn generate(
         "confident.span.type" = confident::span_type::LLM,
         "confident.llm.model" = MODEL_NAME,
     );
-    let generation = span.in_scope(|| generator::generate(query, &request.contexts, &config));
+    let generation = span.in_scope(|| generator::generate(query, contexts, config));
 
     // Response and usage attributes, known only once the model has answered.
     span.set_attribute(gen_ai::RESPONSE_MODEL, MODEL_NAME);
@@ -89,7 +113,7 @@ pub async fn generate(
     }
     drop(span);
 
-    Ok(HttpResponse::Ok().json(GenerateResponse {
+    GenerateResponse {
         answer: generation.answer,
         model: MODEL_NAME.to_owned(),
         usage: Usage {
@@ -97,5 +121,5 @@ pub async fn generate(
             output_tokens: generation.output_tokens,
         },
         finish_reason: generation.finish_reason.as_str().to_owned(),
-    }))
+    }
 }

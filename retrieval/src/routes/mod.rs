@@ -6,12 +6,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::store::Store;
 
-/// Ready when the index holds at least one chunk.
+/// Ready when the corpus is ingested and the vector store answers.
 pub async fn readyz(store: web::Data<Store>) -> HttpResponse {
-    let index = if store.is_empty() {
-        Err("index is empty".to_owned())
-    } else {
-        Ok(())
-    };
-    shared::server::readiness(&[("index", index)])
+    shared::server::readiness(&[("vector store", store.readiness().await)])
 }

@@ -4,7 +4,7 @@ use shared::error::ApiError;
 use shared::server::JsonBody;
 use shared::wire::{MAX_QUERY_CHARS, MAX_TOP_K, RetrieveRequest, RetrieveResponse};
 
-use crate::store::Store;
+use crate::store::{RetrievalError, Store, error_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -14,16 +14,27 @@ pub enum RetrieveError {
     QueryTooLong(usize),
     #[error("top_k must be between 1 and {MAX_TOP_K}, got {0}")]
     InvalidTopK(u32),
+    #[error(transparent)]
+    Retrieval(#[from] RetrievalError),
 }
 
 impl ApiError for RetrieveError {
     fn status(&self) -> StatusCode {
-        StatusCode::UNPROCESSABLE_ENTITY
+        match self {
+            Self::Retrieval(RetrievalError::NotReady(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Retrieval(RetrievalError::Store(err)) if err.is_transient() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Retrieval(RetrievalError::Store(_)) => StatusCode::BAD_GATEWAY,
+            Self::Retrieval(RetrievalError::Embedding(err)) => err.status(),
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
     }
     fn code(&self) -> &'static str {
         match self {
             Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
             Self::InvalidTopK(_) => "invalid_top_k",
+            Self::Retrieval(err) => error_code(err),
         }
     }
 }
@@ -45,7 +56,7 @@ pub async fn retrieve(
     if request.top_k == 0 || request.top_k > MAX_TOP_K {
         return Err(RetrieveError::InvalidTopK(request.top_k));
     }
-    let contexts = store.retrieve(query, request.top_k as usize);
+    let contexts = store.retrieve(query, request.top_k as usize).await?;
     Ok(HttpResponse::Ok().json(RetrieveResponse {
         contexts,
         embedder: store.embedder_name(),

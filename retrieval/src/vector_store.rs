@@ -1,0 +1,421 @@
+//! Where the vectors live: the in-process exact index, or Qdrant over gRPC
+//! (`qdrant-client`).
+//!
+//! Each operation gets a database span named `{db.operation.name}
+//! {db.collection.name}` with the database semantic conventions. The
+//! in-process index is INTERNAL with a custom `db.system.name`; Qdrant is a
+//! CLIENT span with `db.system.name=qdrant` and `server.address`/`port`, so a
+//! trace shows time spent on the network separately from time in the store.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use qdrant_client::qdrant::value::Kind;
+use qdrant_client::qdrant::vectors_config::Config as VectorsConfig;
+use qdrant_client::qdrant::{
+    CreateCollectionBuilder, Distance, PointStruct, QueryPointsBuilder, UpsertPointsBuilder, Value,
+    VectorParamsBuilder,
+};
+use qdrant_client::{Payload, Qdrant, QdrantError};
+use shared::attributes::db;
+use shared::wire::Context;
+use tracing::{Instrument, Span};
+
+use crate::chunker::Chunk;
+use crate::index::VectorIndex;
+
+/// `db.system.name` for the in-process index. Not a well-known value: the
+/// conventions ask for a custom name when none fits.
+pub const IN_MEMORY_DB_SYSTEM: &str = "ragtrace.in_memory";
+pub const QDRANT_DB_SYSTEM: &str = "qdrant";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("vector store unreachable: {0}")]
+    Unavailable(String),
+    #[error(
+        "collection {collection:?} holds {existing}-dimensional vectors but the embedder makes \
+         {wanted}-dimensional ones; use another QDRANT_COLLECTION or recreate it"
+    )]
+    DimensionMismatch {
+        collection: String,
+        existing: u64,
+        wanted: u64,
+    },
+    #[error("vector store error: {0}")]
+    Failed(String),
+}
+
+impl StoreError {
+    /// Worth retrying later (the store may come back), as opposed to a
+    /// configuration error that no retry fixes.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
+    fn from_qdrant(err: QdrantError) -> Self {
+        use tonic::Code;
+        match &err {
+            QdrantError::ResponseError { status }
+            | QdrantError::ResourceExhaustedError { status, .. } => {
+                // qdrant-client reports a refused connection as `Internal`
+                // ("Failed to connect to ..."), not `Unavailable`.
+                let down = matches!(
+                    status.code(),
+                    Code::Unavailable
+                        | Code::DeadlineExceeded
+                        | Code::Cancelled
+                        | Code::Unknown
+                        | Code::ResourceExhausted
+                ) || (status.code() == Code::Internal
+                    && status.message().contains("connect"));
+                if down {
+                    Self::Unavailable(status.message().to_owned())
+                } else {
+                    Self::Failed(format!("{}: {}", status.code(), status.message()))
+                }
+            }
+            _ => Self::Failed(err.to_string()),
+        }
+    }
+}
+
+pub enum VectorStore {
+    Memory {
+        collection: String,
+        index: RwLock<Option<VectorIndex>>,
+    },
+    Qdrant(QdrantStore),
+}
+
+pub struct QdrantStore {
+    client: Qdrant,
+    collection: String,
+    host: String,
+    port: u16,
+}
+
+/// Qdrant point id for a chunk: a stable 64-bit hash (FNV-1a) of its id, so
+/// re-ingesting the same corpus (a restart, a second replica) overwrites the
+/// same points instead of adding copies.
+pub fn point_id(chunk_id: &str) -> u64 {
+    chunk_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl VectorStore {
+    pub fn memory(collection: &str) -> Self {
+        Self::Memory {
+            collection: collection.to_owned(),
+            index: RwLock::new(None),
+        }
+    }
+
+    pub fn qdrant(
+        url: &str,
+        api_key: Option<String>,
+        collection: &str,
+    ) -> Result<Self, StoreError> {
+        let client = Qdrant::from_url(url)
+            .api_key(api_key)
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(2))
+            // The check is a blocking call at build time; readiness covers it.
+            .skip_compatibility_check()
+            .build()
+            .map_err(|err| StoreError::Failed(err.to_string()))?;
+        let (host, port) = shared::genai::host_port(url);
+        Ok(Self::Qdrant(QdrantStore {
+            client,
+            collection: collection.to_owned(),
+            host,
+            port,
+        }))
+    }
+
+    pub fn collection(&self) -> &str {
+        match self {
+            Self::Memory { collection, .. } => collection,
+            Self::Qdrant(q) => &q.collection,
+        }
+    }
+
+    pub fn db_system(&self) -> &'static str {
+        match self {
+            Self::Memory { .. } => IN_MEMORY_DB_SYSTEM,
+            Self::Qdrant(_) => QDRANT_DB_SYSTEM,
+        }
+    }
+
+    /// The database span for `operation` on this store.
+    fn span(&self, operation: &str) -> Span {
+        let name = format!("{operation} {}", self.collection());
+        match self {
+            Self::Memory { .. } => tracing::info_span!(
+                "vector store",
+                otel.name = %name,
+                otel.kind = "internal",
+                "db.system.name" = IN_MEMORY_DB_SYSTEM,
+                "db.operation.name" = operation,
+                "db.collection.name" = %self.collection(),
+                "db.response.returned_rows" = tracing::field::Empty,
+            ),
+            Self::Qdrant(q) => tracing::info_span!(
+                "vector store",
+                otel.name = %name,
+                otel.kind = "client",
+                "db.system.name" = QDRANT_DB_SYSTEM,
+                "db.operation.name" = operation,
+                "db.collection.name" = %q.collection,
+                "server.address" = %q.host,
+                "server.port" = q.port,
+                "db.response.returned_rows" = tracing::field::Empty,
+            ),
+        }
+    }
+
+    /// Make sure the collection exists with `dimension`-sized cosine vectors.
+    /// An existing collection of another dimension is an error: mixing
+    /// embedders would return garbage, silently.
+    pub async fn ensure_collection(&self, dimension: usize) -> Result<(), StoreError> {
+        match self {
+            Self::Memory { index, .. } => {
+                let mut index = index.write().expect("index lock");
+                match index.as_ref() {
+                    Some(existing) if existing.dimension() != dimension => {
+                        Err(StoreError::DimensionMismatch {
+                            collection: self.collection().to_owned(),
+                            existing: existing.dimension() as u64,
+                            wanted: dimension as u64,
+                        })
+                    }
+                    Some(_) => Ok(()),
+                    None => {
+                        *index = Some(VectorIndex::new(dimension));
+                        Ok(())
+                    }
+                }
+            }
+            Self::Qdrant(q) => {
+                let span = self.span("create_collection");
+                let result = q
+                    .ensure_collection(dimension as u64)
+                    .instrument(span.clone())
+                    .await;
+                record(&span, &result);
+                result
+            }
+        }
+    }
+
+    /// Insert or replace `points` (ids derived from chunk ids).
+    pub async fn upsert(&self, points: Vec<(Chunk, Vec<f32>)>) -> Result<(), StoreError> {
+        let span = self.span("upsert");
+        let result = match self {
+            Self::Memory { index, .. } => {
+                let _entered = span.enter();
+                let mut guard = index.write().expect("index lock");
+                let index = guard
+                    .as_mut()
+                    .ok_or_else(|| StoreError::Failed("collection not created".into()))?;
+                points
+                    .into_iter()
+                    .try_for_each(|(chunk, vector)| index.insert(chunk, vector))
+                    .map_err(|err| StoreError::Failed(err.to_string()))
+            }
+            Self::Qdrant(q) => q.upsert(points).instrument(span.clone()).await,
+        };
+        record(&span, &result);
+        result
+    }
+
+    /// The `top_k` nearest chunks to `vector` by cosine similarity.
+    pub async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Context>, StoreError> {
+        let span = self.span("search");
+        let result = match self {
+            Self::Memory { index, .. } => {
+                let _entered = span.enter();
+                let guard = index.read().expect("index lock");
+                let index = guard
+                    .as_ref()
+                    .ok_or_else(|| StoreError::Failed("index not loaded".into()))?;
+                Ok(index
+                    .search(vector, top_k)
+                    .into_iter()
+                    .map(|hit| Context {
+                        id: hit.chunk.id.clone(),
+                        source: hit.chunk.source.clone(),
+                        text: hit.chunk.text.clone(),
+                        score: hit.score,
+                    })
+                    .collect())
+            }
+            Self::Qdrant(q) => q.search(vector, top_k).instrument(span.clone()).await,
+        };
+        if let Ok(contexts) = &result {
+            span.record(db::RESPONSE_RETURNED_ROWS, contexts.len());
+        }
+        record(&span, &result);
+        result
+    }
+
+    /// Number of stored points.
+    pub async fn count(&self) -> Result<u64, StoreError> {
+        match self {
+            Self::Memory { index, .. } => Ok(index
+                .read()
+                .expect("index lock")
+                .as_ref()
+                .map_or(0, |i| i.len() as u64)),
+            Self::Qdrant(q) => q
+                .client
+                .count(qdrant_client::qdrant::CountPointsBuilder::new(&q.collection).exact(true))
+                .await
+                .map(|r| r.result.map_or(0, |c| c.count))
+                .map_err(StoreError::from_qdrant),
+        }
+    }
+
+    /// Is the store reachable? (Not traced: it backs `/readyz`.)
+    pub async fn health(&self) -> Result<(), String> {
+        match self {
+            Self::Memory { .. } => Ok(()),
+            Self::Qdrant(q) => q.client.health_check().await.map(|_| ()).map_err(|err| {
+                format!(
+                    "qdrant at {}:{}: {}",
+                    q.host,
+                    q.port,
+                    StoreError::from_qdrant(err)
+                )
+            }),
+        }
+    }
+}
+
+fn record<T>(span: &Span, result: &Result<T, StoreError>) {
+    if let Err(err) = result {
+        let code = if err.is_transient() {
+            "vector_store_unavailable"
+        } else {
+            "vector_store_error"
+        };
+        shared::telemetry::record_error(span, code, &err.to_string());
+    }
+}
+
+impl QdrantStore {
+    async fn ensure_collection(&self, dimension: u64) -> Result<(), StoreError> {
+        let exists = self
+            .client
+            .collection_exists(&self.collection)
+            .await
+            .map_err(StoreError::from_qdrant)?;
+        if !exists {
+            let created = self
+                .client
+                .create_collection(
+                    CreateCollectionBuilder::new(&self.collection)
+                        .vectors_config(VectorParamsBuilder::new(dimension, Distance::Cosine)),
+                )
+                .await;
+            match created {
+                Ok(_) => return Ok(()),
+                // Another replica created it first: fall through and check it.
+                Err(QdrantError::ResponseError { status })
+                    if status.code() == tonic::Code::AlreadyExists => {}
+                Err(err) => return Err(StoreError::from_qdrant(err)),
+            }
+        }
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(StoreError::from_qdrant)?;
+        let existing = info
+            .result
+            .and_then(|i| i.config)
+            .and_then(|c| c.params)
+            .and_then(|p| p.vectors_config)
+            .and_then(|v| v.config);
+        match existing {
+            Some(VectorsConfig::Params(params)) if params.size == dimension => Ok(()),
+            Some(VectorsConfig::Params(params)) => Err(StoreError::DimensionMismatch {
+                collection: self.collection.clone(),
+                existing: params.size,
+                wanted: dimension,
+            }),
+            _ => Err(StoreError::Failed(format!(
+                "collection {:?} has no single unnamed vector configuration",
+                self.collection
+            ))),
+        }
+    }
+
+    async fn upsert(&self, points: Vec<(Chunk, Vec<f32>)>) -> Result<(), StoreError> {
+        let points: Vec<PointStruct> = points
+            .into_iter()
+            .map(|(chunk, vector)| {
+                let mut payload = Payload::new();
+                payload.insert("chunk_id", chunk.id.as_str());
+                payload.insert("source", chunk.source.as_str());
+                payload.insert("title", chunk.title.as_str());
+                payload.insert("text", chunk.text.as_str());
+                PointStruct::new(point_id(&chunk.id), vector, payload)
+            })
+            .collect();
+        self.client
+            .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true))
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from_qdrant)
+    }
+
+    async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Context>, StoreError> {
+        let response = self
+            .client
+            .query(
+                QueryPointsBuilder::new(&self.collection)
+                    .query(vector.to_vec())
+                    .limit(top_k as u64)
+                    .with_payload(true),
+            )
+            .await
+            .map_err(StoreError::from_qdrant)?;
+        Ok(response
+            .result
+            .into_iter()
+            .map(|point| {
+                let text = |key: &str| payload_str(&point.payload, key);
+                Context {
+                    id: text("chunk_id"),
+                    source: text("source"),
+                    text: text("text"),
+                    score: point.score,
+                }
+            })
+            .collect())
+    }
+}
+
+fn payload_str(payload: &HashMap<String, Value>, key: &str) -> String {
+    match payload.get(key).and_then(|v| v.kind.as_ref()) {
+        Some(Kind::StringValue(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::point_id;
+
+    #[test]
+    fn point_ids_are_stable_and_distinct() {
+        assert_eq!(point_id("a.md#0"), point_id("a.md#0"));
+        assert_ne!(point_id("a.md#0"), point_id("a.md#1"));
+        // Pinned: changing the hash would duplicate every point on upgrade.
+        assert_eq!(point_id(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(point_id("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}
