@@ -975,13 +975,15 @@ mod tests {
             .collect();
         assert_eq!(
             tops,
-            [("q1", false), ("q1", true), ("x", true), ("y", true)],
-            "roots sorted by start; the other trace's q1 (start 0) is a real root"
+            [("q1", false), ("q1", false), ("x", true), ("y", true)],
+            "roots sorted by start; the other trace's q1 (start 0) is a real root, and in a trace \
+             with no parentless span the earliest span with a missing parent is its entry (a \
+             caller's remote parent), not an orphan"
         );
         assert_eq!(tree.roots[1].span.trace_id, T);
         assert_eq!(tree.roots[1].count(), 6);
         assert_eq!(ids(&tree.roots[3].children), ["z"]);
-        assert_eq!(tree.orphans(), 3);
+        assert_eq!(tree.orphans(), 2);
         let total: usize = tree.roots.iter().map(TreeNode::count).sum();
         assert_eq!(total, spans.len(), "every span exactly once");
         assert_eq!(build(&[]).depth(), 0);
@@ -1042,13 +1044,15 @@ mod tests {
             .insert("gen_ai.usage.output_tokens".into(), json!(5.0));
         spans.push(extra);
         let h = health(&spans);
-        assert_eq!((h.roots, h.orphans, h.errors, h.depth), (0, 1, 1, 3));
+        // No parentless span: the entry span (parent in the caller's
+        // process) is the root, not an orphan.
+        assert_eq!((h.roots, h.orphans, h.errors, h.depth), (1, 0, 1, 3));
         assert_eq!((h.input_tokens, h.output_tokens), (211, 37));
         assert_eq!(
             h.to_string(),
             "trace 4bf92f35…: 7 spans, 3 services (llm-service, query-processor, retrieval), \
-             depth 3, 0 roots, \
-             1 orphan, 1 error, 248 tokens (211 in / 37 out)"
+             depth 3, \
+             0 orphans, 1 error, 248 tokens (211 in / 37 out)"
         );
         assert_eq!(
             health(&[]).to_string(),
@@ -1126,7 +1130,9 @@ mod tests {
         a.attributes.insert("error.type".into(), json!("has space"));
         let mut b = sp("r", None, "svc", SpanKind::Server, "other", 0, 2);
         b.trace_id = "00000000000000000000000000000001".into();
-        let text = render(&[a, b]);
+        // Trace T has a real root, so its span with a missing parent is an orphan.
+        let root = sp("t", None, "svc", SpanKind::Server, "root", 5, 9);
+        let text = render(&[a, b, root]);
         let blocks: Vec<&str> = text.split("\n\n").collect();
         assert_eq!(blocks.len(), 2);
         assert!(
@@ -1135,7 +1141,10 @@ mod tests {
             )),
             "{text}"
         );
-        assert!(blocks[0].ends_with("0 roots, 1 orphan, 0 errors, 0 tokens (0 in / 0 out)"));
+        assert!(
+            blocks[0].ends_with("depth 1, 1 orphan, 0 errors, 0 tokens (0 in / 0 out)"),
+            "{text}"
+        );
         assert!(
             blocks[1].starts_with(
                 "trace 00000000000000000000000000000001\n  [svc] SERVER other  2.0 ms\n"
@@ -1252,12 +1261,15 @@ mod tests {
             printed[0].0 >= pushed + config.max_wait,
             "a rootless trace waits for max_wait, not just the quiet period"
         );
+        // Its entry span's parent is elsewhere (a caller's): shown as the
+        // root, not flagged as an orphan.
         assert!(
             printed[0]
                 .1
-                .contains("[query-processor] SERVER POST /query (orphan)")
+                .contains("[query-processor] SERVER POST /query")
         );
-        assert!(printed[0].1.contains("0 roots, 1 orphan"));
+        assert!(!printed[0].1.contains("(orphan)"), "{}", printed[0].1);
+        assert!(printed[0].1.contains("0 orphans"), "{}", printed[0].1);
         printer.stop().await;
         assert_eq!(got.lock().unwrap().len(), 1);
     }
