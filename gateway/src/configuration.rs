@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use shared::client::Downstream;
 use shared::config;
+use shared::genai::Secret;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
 pub const DEFAULT_QUERY_PROCESSOR_URL: &str = "http://127.0.0.1:3000";
@@ -14,6 +15,12 @@ pub struct Settings {
     pub query_processor: Downstream,
     /// `DEPLOYMENT_ENVIRONMENT`, recorded as `confident.trace.environment`.
     pub environment: String,
+    /// `GATEWAY_TRUST_INCOMING_CONTEXT` (default `true`): continue a caller's
+    /// `traceparent`/`baggage`, or (`false`, for a public endpoint) start a
+    /// new trace and link to the caller's.
+    pub trust_incoming_context: bool,
+    /// `GATEWAY_API_KEY`: when set, `/chat` requires `Authorization: Bearer <key>`.
+    pub api_key: Option<Secret>,
 }
 
 impl Settings {
@@ -26,6 +33,8 @@ impl Settings {
                 config::env_millis("QUERY_PROCESSOR_TIMEOUT_MS", 30_000)?,
             )?,
             environment: config::env_string("DEPLOYMENT_ENVIRONMENT", "development"),
+            trust_incoming_context: config::env_or("GATEWAY_TRUST_INCOMING_CONTEXT", true)?,
+            api_key: config::env_opt("GATEWAY_API_KEY").map(Secret::new),
         })
     }
 }

@@ -244,6 +244,14 @@ impl Pipeline {
     /// Stop every service gracefully, callers first (so no request is cut
     /// off half-way down the chain), and report each exit status.
     pub async fn shutdown(mut self, grace: Duration) -> Vec<(Service, anyhow::Result<ExitStatus>)> {
+        self.stop_all(grace).await
+    }
+
+    /// [`Pipeline::shutdown`] without giving up the handle.
+    pub async fn stop_all(
+        &mut self,
+        grace: Duration,
+    ) -> Vec<(Service, anyhow::Result<ExitStatus>)> {
         let mut statuses = Vec::new();
         for process in self.processes.iter_mut().rev() {
             statuses.push((

@@ -15,12 +15,14 @@
 //! - [`wire`]: the JSON contracts between services.
 //! - [`error`]: the shared error body.
 //! - [`config`]: environment parsing helpers.
+//! - [`faults`]: HotROD-style latency and error injection, off by default.
 //! - [`genai`]: provider names and endpoints of OpenAI-compatible APIs.
 
 pub mod attributes;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod faults;
 pub mod genai;
 pub mod propagation;
 pub mod server;

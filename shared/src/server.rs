@@ -4,6 +4,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::trace::TraceContextExt;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -16,6 +19,22 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::{ApiError, RoutingError};
 use crate::propagation;
+
+/// Whether SERVER spans continue the caller's context (see
+/// [`set_trust_incoming_context`]).
+static TRUST_INCOMING_CONTEXT: AtomicBool = AtomicBool::new(true);
+
+/// Set once at startup by an edge service (`GATEWAY_TRUST_INCOMING_CONTEXT`).
+/// `true` (the default, right for internal hops and the reference setup)
+/// continues the caller's trace and baggage; `false` starts a new trace per
+/// request and records the caller's context as a span link.
+pub fn set_trust_incoming_context(trust: bool) {
+    TRUST_INCOMING_CONTEXT.store(trust, Ordering::Relaxed);
+}
+
+fn trusts_incoming_context() -> bool {
+    TRUST_INCOMING_CONTEXT.load(Ordering::Relaxed)
+}
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -72,8 +91,21 @@ impl RootSpanBuilder for ServerSpan {
         // `traceparent`, the extracted context is empty and this span starts
         // a new trace.
         let parent = propagation::extract_context(request.headers());
-        propagation::record_baggage(&span, &parent);
-        let _ = span.set_parent(parent);
+        if trusts_incoming_context() {
+            propagation::record_baggage(&span, &parent);
+            let _ = span.set_parent(parent);
+        } else {
+            // An untrusted edge (a public endpoint) must not let callers pick
+            // the trace id, inject sampling decisions or smuggle baggage into
+            // every downstream service. Start a new trace; keep the caller's
+            // span as a *link* so the two traces stay navigable. The
+            // caller's baggage is dropped with the rest of its context.
+            let caller = parent.span().span_context().clone();
+            if caller.is_valid() {
+                span.add_link(caller);
+            }
+            let _ = span.set_parent(opentelemetry::Context::new());
+        }
         span
     }
 
@@ -244,13 +276,21 @@ impl Application {
     where
         F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
     {
+        let faults = crate::faults::FaultSettings::from_env().map_err(std::io::Error::other)?;
+        if faults.is_active() {
+            tracing::warn!(?faults, "fault injection is ON");
+        }
         let listener = std::net::TcpListener::bind(addr)?;
         let port = listener.local_addr()?.port();
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
+                // Injected faults happen inside the SERVER span (wrap order:
+                // the last `wrap` is the outermost layer).
+                .wrap(actix_web::middleware::from_fn(crate::faults::inject))
                 // The SERVER span wraps everything below, extractors included,
                 // so even a rejected body is recorded in the caller's trace.
                 .wrap(tracing_middleware())
+                .app_data(web::Data::new(faults))
                 .app_data(payload_config())
                 .route("/healthz", web::get().to(healthz))
                 .configure(routes.clone())

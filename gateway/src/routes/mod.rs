@@ -1,5 +1,7 @@
+mod auth;
 mod chat;
 
+pub use auth::require_api_key;
 pub use chat::{ChatError, chat};
 
 use actix_web::{HttpResponse, web};

@@ -69,6 +69,15 @@ impl TestPipeline {
     /// Like [`TestPipeline::start`]; with `ready == false`, wait only until
     /// every service is alive (for tests that break a downstream on purpose).
     pub async fn start_with(env: &[(&str, &str)], ready: bool) -> Self {
+        Self::start_custom(env, &[], ready).await
+    }
+
+    /// Like [`TestPipeline::start_with`], plus variables for one service only.
+    pub async fn start_custom(
+        env: &[(&str, &str)],
+        per_service: &[(Service, &str, &str)],
+        ready: bool,
+    ) -> Self {
         let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
             .await
             .expect("start OTLP receiver");
@@ -80,7 +89,13 @@ impl TestPipeline {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let mut pipeline = Pipeline::start(
             Topology::free_loopback_ports().expect("free ports"),
-            |service| command(service.name()),
+            |service| {
+                let mut command = command(service.name());
+                for (_, name, value) in per_service.iter().filter(|(s, _, _)| *s == service) {
+                    command.env(name, value);
+                }
+                command
+            },
             &vars,
             &Output::Capture(logs.clone()),
         )
