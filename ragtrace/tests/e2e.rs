@@ -420,6 +420,8 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_a_span_saying_why() {
         (Service::Gateway, "/chat", json, r#"{"query": "#.into(), 400, "malformed_json"),
         (Service::Gateway, "/chat", json, r#"{"query": "x"} trailing"#.into(), 400, "malformed_json"),
         (Service::Gateway, "/chat", json, "\u{1}".into(), 400, "malformed_json"),
+        (Service::Gateway, "/chat", json, r#"["What is a span?"]"#.into(), 422, "invalid_request"),
+        (Service::Gateway, "/chat", json, "".into(), 400, "malformed_json"),
         (Service::Gateway, "/chat", "text/plain", r#"{"query": "x"}"#.into(), 415, "unsupported_media_type"),
         (Service::Gateway, "/chat", json, format!(r#"{{"query": "{}"}}"#, "a".repeat(4001)), 422, "invalid_query"),
         (Service::Gateway, "/chat", json, format!(r#"{{"query": "{}"}}"#, "a".repeat(300 * 1024)), 413, "payload_too_large"),

@@ -202,8 +202,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// Parse `bytes` as one JSON document of type `T`.
+/// Parse `bytes` as one JSON object of type `T`.
+///
+/// Only an object is accepted at the top level: serde would otherwise also
+/// take a JSON array as a struct (fields by position), which no client of a
+/// named-field API means.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(BodyError::Malformed("the body is empty".into())),
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {
+            return Err(BodyError::Invalid("the body must be a JSON object".into()));
+        }
+        Some(_) => {}
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
