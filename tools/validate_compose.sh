@@ -32,8 +32,8 @@ pip_tool() {
   if [[ ! -f $target/.installed ]]; then
     echo "== installing $1==$2 from PyPI into $target" >&2
     rm -rf "$target"
-    python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
-      --root-user-action=ignore --target "$target" "$1==$2" >&2
+    PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check \
+      --no-warn-script-location --target "$target" "$1==$2" >&2
     touch "$target/.installed"
   fi
   (cd "$target" && pwd)

@@ -63,7 +63,7 @@ impl Settings {
                 model,
                 api_key: shared::genai::api_key("EMBEDDINGS_API_KEY"),
                 provider: config::env_opt("EMBEDDINGS_PROVIDER"),
-                timeout: config::env_millis("EMBEDDINGS_TIMEOUT_MS", 10_000)?,
+                timeout: config::env_millis("EMBEDDINGS_TIMEOUT_MS", 4_000)?,
             }),
             (None, None) => None,
             (Some(_), None) => {
