@@ -74,7 +74,7 @@ MAY_PUBLISH = {"gateway", "jaeger", "phoenix"}
 COMPOSE_CLI_PREFIXES = ("COMPOSE_", "DOCKER_")
 
 SECRET_RE = re.compile(r"(API_KEY|SECRET|TOKEN|PASSWORD|_HEADERS)$|_SECRET_|_TOKEN_")
-ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*$")
+ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")  # at least one underscore: "POST" is not a variable
 # "X" as the first argument of a call: foo("X", bar::baz::<T>("X"
 CALL_LITERAL_RE = re.compile(
     r"\b[A-Za-z_][A-Za-z0-9_]*\s*(?:::\s*<[^<>()]*>)?\s*\(\s*\"([A-Z][A-Z0-9_]*)\""

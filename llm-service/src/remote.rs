@@ -9,19 +9,16 @@
 
 use std::time::Duration;
 
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageArgs,
     ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequest,
     CreateChatCompletionRequestArgs,
 };
-use opentelemetry::{Array, Value};
-use shared::attributes::{confident, gen_ai};
-use shared::genai::{Api, ProviderError, Secret};
+use shared::attributes::gen_ai;
+use shared::dialects::{self, Fact, Role};
+use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use shared::wire::{Context, Usage};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The system instructions of the RAG prompt.
 pub const SYSTEM_INSTRUCTIONS: &str = "You answer questions using only the numbered context passages \
@@ -50,27 +47,19 @@ pub struct Completion {
 }
 
 pub struct RemoteChat {
-    client: Client<OpenAIConfig>,
+    endpoint: Endpoint,
     settings: RemoteChatSettings,
-    provider: String,
-    host: String,
-    port: u16,
 }
 
 impl RemoteChat {
     pub fn new(settings: RemoteChatSettings) -> Self {
-        let config = OpenAIConfig::new()
-            .with_api_base(settings.base_url.trim_end_matches('/'))
-            .with_api_key(settings.api_key.expose());
-        let provider =
-            shared::genai::provider_name(&settings.base_url, settings.provider.as_deref());
-        let (host, port) = shared::genai::host_port(&settings.base_url);
         Self {
-            client: Client::with_config(config),
+            endpoint: Endpoint::new(
+                &settings.base_url,
+                &settings.api_key,
+                settings.provider.as_deref(),
+            ),
             settings,
-            provider,
-            host,
-            port,
         }
     }
 
@@ -103,7 +92,7 @@ impl RemoteChat {
         contexts: &[Context],
     ) -> Result<CreateChatCompletionRequest, ProviderError> {
         let invalid = |err: async_openai::error::OpenAIError| ProviderError::InvalidResponse {
-            provider: self.provider.clone(),
+            provider: self.endpoint.provider.clone(),
             message: err.to_string(),
         };
         let messages: Vec<ChatCompletionRequestMessage> = Self::messages(query, contexts)
@@ -147,44 +136,42 @@ impl RemoteChat {
             "chat",
             otel.name = %format!("{} {model}", gen_ai::operation::CHAT),
             otel.kind = "client",
-            "gen_ai.operation.name" = gen_ai::operation::CHAT,
-            "gen_ai.provider.name" = %self.provider,
-            "gen_ai.request.model" = %model,
-            "gen_ai.output.type" = "text",
-            "server.address" = %self.host,
-            "server.port" = self.port,
-            "confident.span.type" = confident::span_type::LLM,
-            "confident.llm.model" = %model,
+            "server.address" = %self.endpoint.host,
+            "server.port" = self.endpoint.port,
         );
-        if let Some(temperature) = self.settings.temperature {
-            span.set_attribute(gen_ai::REQUEST_TEMPERATURE, f64::from(temperature));
-        }
-        if let Some(max_tokens) = self.settings.max_tokens {
-            span.set_attribute(gen_ai::REQUEST_MAX_TOKENS, i64::from(max_tokens));
-        }
+        dialects::record(
+            &span,
+            &[
+                Fact::Role(Role::Llm),
+                Fact::Chat {
+                    model,
+                    provider: &self.endpoint.provider,
+                },
+                Fact::ChatParameters {
+                    temperature: self.settings.temperature,
+                    max_tokens: self.settings.max_tokens.map(u64::from),
+                },
+                Fact::Input(query),
+            ],
+        );
         let result = self.call(query, contexts).instrument(span.clone()).await;
         match &result {
-            Ok((completion, response_id)) => {
-                span.set_attribute(gen_ai::RESPONSE_ID, response_id.clone());
-                span.set_attribute(gen_ai::RESPONSE_MODEL, completion.model.clone());
-                span.set_attribute(
-                    gen_ai::RESPONSE_FINISH_REASONS,
-                    Value::Array(Array::String(vec![completion.finish_reason.clone().into()])),
-                );
-                // Usage exactly as the API reported it.
-                let (input, output) = (
-                    completion.usage.input_tokens as i64,
-                    completion.usage.output_tokens as i64,
-                );
-                span.set_attribute(gen_ai::USAGE_INPUT_TOKENS, input);
-                span.set_attribute(gen_ai::USAGE_OUTPUT_TOKENS, output);
-                span.set_attribute(confident::LLM_INPUT_TOKEN_COUNT, input);
-                span.set_attribute(confident::LLM_OUTPUT_TOKEN_COUNT, output);
-                if shared::telemetry::capture_content() {
-                    span.set_attribute(confident::SPAN_INPUT, query.to_owned());
-                    span.set_attribute(confident::SPAN_OUTPUT, completion.answer.clone());
-                }
-            }
+            Ok((completion, response_id)) => dialects::record(
+                &span,
+                &[
+                    Fact::ChatResponse {
+                        id: Some(response_id),
+                        model: &completion.model,
+                        finish_reason: &completion.finish_reason,
+                    },
+                    // Usage exactly as the API reported it.
+                    Fact::Usage {
+                        input: completion.usage.input_tokens,
+                        output: Some(completion.usage.output_tokens),
+                    },
+                    Fact::Output(&completion.answer),
+                ],
+            ),
             Err(err) => {
                 shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string())
             }
@@ -201,23 +188,25 @@ impl RemoteChat {
         // async-openai retries 429/5xx/connection errors (3 times, with
         // backoff; generation has no side effects, so that is safe); the
         // deadline bounds the whole call, retries included.
-        let response =
-            tokio::time::timeout(self.settings.timeout, self.client.chat().create(request))
-                .await
-                .map_err(|_| ProviderError::Timeout {
-                    provider: self.provider.clone(),
-                    after: self.settings.timeout,
-                })?
-                .map_err(|err| {
-                    ProviderError::from_openai(&self.provider, err, &self.settings.api_key)
-                })?;
+        let response = tokio::time::timeout(
+            self.settings.timeout,
+            self.endpoint.client.chat().create(request),
+        )
+        .await
+        .map_err(|_| ProviderError::Timeout {
+            provider: self.endpoint.provider.clone(),
+            after: self.settings.timeout,
+        })?
+        .map_err(|err| {
+            ProviderError::from_openai(&self.endpoint.provider, err, &self.settings.api_key)
+        })?;
         let choice =
             response
                 .choices
                 .into_iter()
                 .next()
                 .ok_or_else(|| ProviderError::InvalidResponse {
-                    provider: self.provider.clone(),
+                    provider: self.endpoint.provider.clone(),
                     message: "no choices in the response".into(),
                 })?;
         let finish_reason = choice

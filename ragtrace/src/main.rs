@@ -132,6 +132,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         llm_service: args.llm_service,
     };
     let mut env: Vec<(String, String)> = Vec::new();
+    // Services log JSON lines by default (for log pipelines); a terminal
+    // wants text.
+    if !env_set("LOG_FORMAT") {
+        env.push(("LOG_FORMAT".into(), "text".into()));
+    }
     // Export promptly so each trace shows up right after its request (the
     // SDK default waits up to 5 s between batches).
     if !env_set("OTEL_BSP_SCHEDULE_DELAY") {

@@ -390,6 +390,33 @@ async fn content_is_recorded_only_when_capture_is_enabled() {
         tree.chat.attr_str("confident.span.output"),
         body["answer"].as_str()
     );
+
+    // Captured content is redacted before it is recorded: nothing personal
+    // or secret leaves the process, on any span of the trace.
+    let secrets = [
+        "alice.smith@example.com",
+        "4111 1111 1111 1111",
+        "sk-live-4f9a2c7e1b8d3e6f",
+        "+1 (415) 555-0132",
+    ];
+    let query = format!(
+        "I am {} (card {}, phone {}), my key is {}: what is a span?",
+        secrets[0], secrets[1], secrets[3], secrets[2]
+    );
+    let (status, body) = app.chat(json!({"query": query}), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
+        .await;
+    let agent = span(&spans, "gateway", "invoke_agent ragtrace");
+    assert_eq!(
+        agent.attr_str("confident.trace.input"),
+        Some("I am [EMAIL] (card [CARD], phone [PHONE]), my key is [SECRET]: what is a span?")
+    );
+    let exported = serde_json::to_string(&spans).unwrap();
+    for secret in secrets {
+        assert!(!exported.contains(secret), "{secret} was exported");
+    }
 }
 
 /// (service, path, content type, body, status, error code)
@@ -472,6 +499,18 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_a_span_saying_why() {
         assert_eq!(server.attr_str("error.type"), Some(code), "{what}");
         // 4xx is the caller's fault: the SERVER span is not an error.
         assert_ne!(server.status.code, StatusCode::Error, "{what}");
+        // The warning logged for it is a JSON line naming the same trace and span.
+        let trace_id = error["trace_id"].as_str().unwrap();
+        let logs = app.logs.lock().unwrap().clone();
+        let line = logs
+            .iter()
+            .filter_map(|l| l.split_once("] ").map(|(_, json)| json))
+            .filter_map(|json| serde_json::from_str::<Value>(json).ok())
+            .find(|l| l["trace_id"] == trace_id)
+            .unwrap_or_else(|| panic!("{what}: no log line with trace_id {trace_id}"));
+        assert_eq!(line["level"], "WARN", "{line}");
+        assert_eq!(line["span_id"], server.span_id.as_str(), "{line}");
+        assert_eq!(line["fields"]["error"], code, "{line}");
     }
     // Wrong method: 405 with the same body.
     let mut response = app
@@ -614,4 +653,126 @@ async fn a_hung_service_gives_a_504_within_the_timeout_not_a_hang() {
     assert_eq!(call.status.code, StatusCode::Error);
     assert_eq!(call.attr_str("error.type"), Some("downstream_timeout"));
     drop(hung);
+}
+
+/// The keys listed in docs/attributes.md (`{i}` placeholders kept as is).
+fn documented_keys() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/attributes.md"
+    ))
+    .unwrap();
+    doc.lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+/// `retrieval.documents.3.document.id` -> `retrieval.documents.{i}.document.id`.
+fn key_pattern(key: &str) -> String {
+    key.split('.')
+        .map(|part| {
+            if part.chars().all(|c| c.is_ascii_digit()) {
+                "{i}"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[actix_web::test]
+async fn every_dialect_classifies_every_span_and_every_key_is_documented() {
+    let app = TestPipeline::start(&[
+        ("RAGTRACE_SPAN_DIALECTS", "genai,confident,openinference"),
+        (
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
+            "SPAN_ONLY",
+        ),
+    ])
+    .await;
+    let (status, body) = app
+        .chat(
+            json!({"query": QUESTION, "user_id": "u-1", "session_id": "s-1", "tags": ["t"]}),
+            &[],
+        )
+        .await;
+    assert_answer(status, &body);
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
+        .await;
+    let tree = assert_chat_tree(&spans, &body);
+
+    // OpenInference: Phoenix classifies every span.
+    for span in &spans {
+        assert!(
+            span.attr_str("openinference.span.kind").is_some(),
+            "{} has no kind",
+            span.name
+        );
+    }
+    let kind = |s: &SpanRecord| s.attr_str("openinference.span.kind").unwrap().to_owned();
+    assert_eq!(kind(tree.agent), "AGENT");
+    assert_eq!(kind(tree.retrieval), "RETRIEVER");
+    assert_eq!(kind(tree.chat), "LLM");
+    assert_eq!(kind(tree.gateway_server), "CHAIN");
+    assert_eq!(
+        kind(span(&spans, "retrieval", &format!("embeddings {EMBEDDER}"))),
+        "EMBEDDING"
+    );
+    assert_eq!(
+        kind(span(
+            &spans,
+            "query-processor",
+            "execute_tool process_query"
+        )),
+        "TOOL"
+    );
+    let (input, output) = (
+        body["usage"]["input_tokens"].as_i64().unwrap(),
+        body["usage"]["output_tokens"].as_i64().unwrap(),
+    );
+    assert_eq!(tree.chat.attr_i64("llm.token_count.prompt"), Some(input));
+    assert_eq!(
+        tree.chat.attr_i64("llm.token_count.completion"),
+        Some(output)
+    );
+    assert_eq!(
+        tree.chat.attr_i64("llm.token_count.total"),
+        Some(input + output)
+    );
+    assert_eq!(tree.chat.attr_str("llm.model_name"), Some(MODEL));
+    assert_eq!(tree.chat.attr_str("output.value"), body["answer"].as_str());
+    assert_eq!(tree.agent.attr_str("input.value"), Some(QUESTION));
+    assert_eq!(tree.agent.attr_str("session.id"), Some("s-1"));
+    assert_eq!(tree.agent.attr_str("user.id"), Some("u-1"));
+    assert_eq!(
+        tree.retrieval.attr_str("retrieval.documents.0.document.id"),
+        body["contexts"][0]["id"].as_str()
+    );
+    assert_eq!(
+        tree.retrieval
+            .attr_str("retrieval.documents.3.document.content"),
+        body["contexts"][3]["text"].as_str()
+    );
+
+    // Every key on every span (this chat, plus an error path) is in the table.
+    let (status, bad) = app.chat(json!({"query": ""}), &[]).await;
+    assert_eq!(status, 422);
+    let mut all = spans.clone();
+    all.extend(app.trace(bad["trace_id"].as_str().unwrap(), 1).await);
+    let documented = documented_keys();
+    let mut undocumented = BTreeSet::new();
+    for span in &all {
+        for key in span.attributes.keys() {
+            if !documented.contains(&key_pattern(key)) {
+                undocumented.insert(format!("{key} (on {}/{})", span.service_name, span.name));
+            }
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/attributes.md: {undocumented:#?}"
+    );
 }

@@ -8,13 +8,11 @@
 
 use std::time::Duration;
 
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
 use shared::attributes::gen_ai;
-use shared::genai::{Api, ProviderError, Secret};
+use shared::dialects::{self, Fact, Role};
+use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::embedder::{self, HashingEmbedder};
 
@@ -34,27 +32,19 @@ pub enum Embedder {
 }
 
 pub struct RemoteEmbedder {
-    client: Client<OpenAIConfig>,
+    endpoint: Endpoint,
     settings: RemoteEmbedderSettings,
-    provider: String,
-    host: String,
-    port: u16,
 }
 
 impl Embedder {
     pub fn remote(settings: RemoteEmbedderSettings) -> Self {
-        let config = OpenAIConfig::new()
-            .with_api_base(settings.base_url.trim_end_matches('/'))
-            .with_api_key(settings.api_key.expose());
-        let provider =
-            shared::genai::provider_name(&settings.base_url, settings.provider.as_deref());
-        let (host, port) = shared::genai::host_port(&settings.base_url);
         Self::Remote(Box::new(RemoteEmbedder {
-            client: Client::with_config(config),
+            endpoint: Endpoint::new(
+                &settings.base_url,
+                &settings.api_key,
+                settings.provider.as_deref(),
+            ),
             settings,
-            provider,
-            host,
-            port,
         }))
     }
 
@@ -70,7 +60,7 @@ impl Embedder {
     pub fn provider(&self) -> &str {
         match self {
             Self::Hashing(_) => gen_ai::PROVIDER_RAGTRACE,
-            Self::Remote(r) => &r.provider,
+            Self::Remote(r) => &r.endpoint.provider,
         }
     }
 
@@ -83,13 +73,23 @@ impl Embedder {
                     "embeddings",
                     otel.name = %format!("embeddings {model}"),
                     otel.kind = "internal",
-                    "gen_ai.operation.name" = gen_ai::operation::EMBEDDINGS,
-                    "gen_ai.provider.name" = gen_ai::PROVIDER_RAGTRACE,
-                    "gen_ai.request.model" = %model,
-                    "gen_ai.response.model" = %model,
-                    "gen_ai.embeddings.dimension.count" = hashing.dimension(),
-                    "gen_ai.usage.input_tokens" =
-                        texts.iter().map(|t| embedder::tokens(t).len()).sum::<usize>(),
+                );
+                let tokens: usize = texts.iter().map(|t| embedder::tokens(t).len()).sum();
+                dialects::record(
+                    &span,
+                    &[
+                        Fact::Role(Role::Embeddings),
+                        Fact::Embeddings {
+                            model: &model,
+                            provider: gen_ai::PROVIDER_RAGTRACE,
+                        },
+                        Fact::ResponseModel(&model),
+                        Fact::EmbeddingsDimension(hashing.dimension()),
+                        Fact::Usage {
+                            input: tokens as u64,
+                            output: None,
+                        },
+                    ],
                 );
                 let _entered = span.enter();
                 Ok(texts.iter().map(|t| hashing.embed(t)).collect())
@@ -107,20 +107,33 @@ impl RemoteEmbedder {
             "embeddings",
             otel.name = %format!("embeddings {model}"),
             otel.kind = "client",
-            "gen_ai.operation.name" = gen_ai::operation::EMBEDDINGS,
-            "gen_ai.provider.name" = %self.provider,
-            "gen_ai.request.model" = %model,
-            "server.address" = %self.host,
-            "server.port" = self.port,
+            "server.address" = %self.endpoint.host,
+            "server.port" = self.endpoint.port,
+        );
+        dialects::record(
+            &span,
+            &[
+                Fact::Role(Role::Embeddings),
+                Fact::Embeddings {
+                    model,
+                    provider: &self.endpoint.provider,
+                },
+            ],
         );
         let result = self.call(texts).instrument(span.clone()).await;
         match &result {
             Ok((vectors, response_model, input_tokens)) => {
-                span.set_attribute(gen_ai::RESPONSE_MODEL, response_model.clone());
-                span.set_attribute(gen_ai::USAGE_INPUT_TOKENS, i64::from(*input_tokens));
-                if let Some(first) = vectors.first() {
-                    span.set_attribute(gen_ai::EMBEDDINGS_DIMENSION_COUNT, first.len() as i64);
-                }
+                dialects::record(
+                    &span,
+                    &[
+                        Fact::ResponseModel(response_model),
+                        Fact::EmbeddingsDimension(vectors.first().map_or(0, Vec::len)),
+                        Fact::Usage {
+                            input: u64::from(*input_tokens),
+                            output: None,
+                        },
+                    ],
+                );
             }
             Err(err) => {
                 shared::telemetry::record_error(&span, err.code(Api::Embeddings), &err.to_string())
@@ -131,7 +144,7 @@ impl RemoteEmbedder {
 
     async fn call(&self, texts: &[String]) -> Result<(Vec<Vec<f32>>, String, u32), ProviderError> {
         let invalid = |message: String| ProviderError::InvalidResponse {
-            provider: self.provider.clone(),
+            provider: self.endpoint.provider.clone(),
             message,
         };
         let request = CreateEmbeddingRequestArgs::default()
@@ -143,14 +156,16 @@ impl RemoteEmbedder {
         // backoff); the deadline bounds the whole call, retries included.
         let response = tokio::time::timeout(
             self.settings.timeout,
-            self.client.embeddings().create(request),
+            self.endpoint.client.embeddings().create(request),
         )
         .await
         .map_err(|_| ProviderError::Timeout {
-            provider: self.provider.clone(),
+            provider: self.endpoint.provider.clone(),
             after: self.settings.timeout,
         })?
-        .map_err(|err| ProviderError::from_openai(&self.provider, err, &self.settings.api_key))?;
+        .map_err(|err| {
+            ProviderError::from_openai(&self.endpoint.provider, err, &self.settings.api_key)
+        })?;
         if response.data.len() != texts.len() {
             return Err(invalid(format!(
                 "{} embeddings for {} inputs",

@@ -14,8 +14,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use opentelemetry::{Array, StringValue, Value};
-use shared::attributes::{confident, gen_ai, ragtrace};
+use shared::attributes::ragtrace;
+use shared::dialects::{self, Fact, Role};
 use shared::genai::{Api, ProviderError};
 use shared::wire::Context;
 use tracing::Instrument;
@@ -207,14 +207,20 @@ impl Store {
             "retrieval",
             otel.name = %format!("retrieval {}", self.collection()),
             otel.kind = "internal",
-            "gen_ai.operation.name" = gen_ai::operation::RETRIEVAL,
-            "gen_ai.data_source.id" = %self.collection(),
-            "gen_ai.request.top_k" = top_k,
             "db.system.name" = self.vectors.db_system(),
-            "confident.span.type" = confident::span_type::RETRIEVER,
-            "confident.retriever.embedder" = %model,
-            "confident.retriever.top_k" = top_k,
-            "confident.retriever.chunk_size" = self.chunk_size,
+        );
+        dialects::record(
+            &span,
+            &[
+                Fact::Role(Role::Retrieval),
+                Fact::Retrieval {
+                    data_source: self.collection(),
+                    top_k,
+                    embedder: &model,
+                    chunk_size: self.chunk_size,
+                },
+                Fact::Input(query),
+            ],
         );
         let result = async {
             let vector = self
@@ -231,16 +237,8 @@ impl Store {
         match &result {
             Ok(contexts) => {
                 span.set_attribute(ragtrace::CONTEXTS_RETURNED, contexts.len() as i64);
-                if shared::telemetry::capture_content() {
-                    // The chunks are user-visible content: only with capture on.
-                    let texts: Vec<StringValue> =
-                        contexts.iter().map(|c| c.text.clone().into()).collect();
-                    span.set_attribute(
-                        confident::SPAN_RETRIEVAL_CONTEXT,
-                        Value::Array(Array::String(texts)),
-                    );
-                    span.set_attribute(confident::SPAN_INPUT, query.to_owned());
-                }
+                // The chunks are content: recorded only with capture on.
+                dialects::record(&span, &[Fact::Documents(contexts)]);
             }
             Err(err) => shared::telemetry::record_error(&span, error_code(err), &err.to_string()),
         }

@@ -19,6 +19,7 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use shared::attributes::db;
+use shared::dialects::{self, Fact, Role};
 use shared::wire::Context;
 use tracing::{Instrument, Span};
 
@@ -151,6 +152,12 @@ impl VectorStore {
 
     /// The database span for `operation` on this store.
     fn span(&self, operation: &str) -> Span {
+        let span = self.db_span(operation);
+        dialects::record(&span, &[Fact::Role(Role::Chain)]);
+        span
+    }
+
+    fn db_span(&self, operation: &str) -> Span {
         let name = format!("{operation} {}", self.collection());
         match self {
             Self::Memory { .. } => tracing::info_span!(

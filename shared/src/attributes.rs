@@ -147,6 +147,29 @@ pub mod error {
     pub const EXCEPTION_MESSAGE: &str = "exception.message";
 }
 
+/// OpenInference (Arize Phoenix), enabled with `RAGTRACE_SPAN_DIALECTS`.
+/// Per-document keys are indexed: `retrieval.documents.{i}.document.id`,
+/// `.content`, `.score`. `session.id` and `user.id` are shared with
+/// [`identity`].
+pub mod openinference {
+    /// `LLM`, `EMBEDDING`, `CHAIN`, `RETRIEVER`, `TOOL`, `AGENT`, ...
+    pub const SPAN_KIND: &str = "openinference.span.kind";
+    pub const INPUT_VALUE: &str = "input.value";
+    pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+    pub const OUTPUT_VALUE: &str = "output.value";
+    pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
+    pub const LLM_MODEL_NAME: &str = "llm.model_name";
+    pub const LLM_PROVIDER: &str = "llm.provider";
+    /// JSON object of the request parameters.
+    pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
+    pub const LLM_TOKEN_COUNT_PROMPT: &str = "llm.token_count.prompt";
+    pub const LLM_TOKEN_COUNT_COMPLETION: &str = "llm.token_count.completion";
+    pub const LLM_TOKEN_COUNT_TOTAL: &str = "llm.token_count.total";
+    pub const EMBEDDING_MODEL_NAME: &str = "embedding.model_name";
+    /// string[]
+    pub const TAG_TAGS: &str = "tag.tags";
+}
+
 /// General OpenTelemetry identity conventions, filled from W3C baggage.
 pub mod identity {
     pub const USER_ID: &str = "user.id";

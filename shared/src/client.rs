@@ -1,6 +1,8 @@
 //! Outbound calls: every service-to-service request goes through
-//! [`Downstream::post_json`], so every hop gets the same CLIENT span, the same
-//! context injection, the same timeout and the same error mapping.
+//! [`Downstream::post_json`] (or [`post_json_url`], its twin for a URL known
+//! only at run time), so every hop gets the same CLIENT span, the same context
+//! injection, the same timeout and the same error mapping: both share one
+//! code path, and the context is injected in exactly one place.
 //!
 //! Why a CLIENT span per call, not just the header: the gap between the
 //! caller's CLIENT span and the callee's SERVER span is network + queueing
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
+use actix_web::web::Bytes;
 use awc::error::SendRequestError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -94,36 +97,113 @@ impl Downstream {
         Resp: DeserializeOwned,
     {
         let url = format!("{}{path}", self.base_url);
+        let call = Call {
+            service: self.service,
+            url: &url,
+            host: &self.host,
+            port: self.port,
+            timeout: self.timeout,
+        };
+        let span = call.span(&format!("POST {path}"));
+        traced(span, async {
+            let (status, bytes) = call.exchange(client, body).await?;
+            if !status.is_success() {
+                return Err(status_error(self.service, status, &bytes));
+            }
+            serde_json::from_slice(&bytes).map_err(|err| DownstreamError::InvalidResponse {
+                service: self.service,
+                reason: err.to_string(),
+            })
+        })
+        .await
+    }
+}
+
+/// `POST url` with `body` as JSON to any URL, through the same CLIENT span,
+/// context injection, timeout and error mapping as [`Downstream::post_json`].
+/// For callees with no fixed base URL (the W3C test harness hands its
+/// callback URLs over in the request). `peer` names the callee in the span
+/// (`ragtrace.peer.service`) and in errors. The response body is read but not
+/// interpreted: a 2xx status is `Ok`, anything else an error.
+///
+/// The span is named just `POST`: the HTTP conventions name a CLIENT span
+/// `{method} {url.template}`, and an arbitrary URL is no template (it would
+/// make span names unbounded).
+pub async fn post_json_url(
+    client: &awc::Client,
+    peer: &'static str,
+    url: &str,
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<StatusCode, DownstreamError> {
+    let uri = url.parse::<awc::http::Uri>().ok();
+    let host = uri.as_ref().and_then(|uri| uri.host()).unwrap_or("");
+    let port = uri.as_ref().map_or(0, |uri| {
+        uri.port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            })
+    });
+    let call = Call {
+        service: peer,
+        url,
+        host,
+        port,
+        timeout,
+    };
+    let span = call.span("POST");
+    traced(span, async {
+        let (status, bytes) = call.exchange(client, body).await?;
+        if status.is_success() {
+            Ok(status)
+        } else {
+            Err(status_error(peer, status, &bytes))
+        }
+    })
+    .await
+}
+
+/// One outbound call: where it goes, and what its CLIENT span records.
+struct Call<'a> {
+    service: &'static str,
+    url: &'a str,
+    host: &'a str,
+    port: u16,
+    timeout: Duration,
+}
+
+impl Call<'_> {
+    /// The call's CLIENT span (current HTTP semantic conventions).
+    fn span(&self, name: &str) -> Span {
         let span = tracing::info_span!(
             "HTTP client request",
-            otel.name = %format!("POST {path}"),
+            otel.name = %name,
             otel.kind = "client",
             "http.request.method" = "POST",
-            "url.full" = %url,
+            "url.full" = %self.url,
             "server.address" = %self.host,
             "server.port" = self.port,
             "ragtrace.peer.service" = self.service,
             "http.response.status_code" = tracing::field::Empty,
         );
-        let result = self.send(client, &url, body).instrument(span.clone()).await;
-        if let Err(err) = &result {
-            telemetry::record_error(&span, err.code(), &err.to_string());
-        }
-        result
+        crate::dialects::record(
+            &span,
+            &[crate::dialects::Fact::Role(crate::dialects::Role::Chain)],
+        );
+        span
     }
 
-    async fn send<Req, Resp>(
+    /// Send `body` as JSON and read the whole response. Runs inside the call's
+    /// CLIENT span (see [`traced`]); every outbound request goes through here.
+    async fn exchange<Req: Serialize>(
         &self,
         client: &awc::Client,
-        url: &str,
         body: &Req,
-    ) -> Result<Resp, DownstreamError>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-    {
+    ) -> Result<(StatusCode, Bytes), DownstreamError> {
         let mut request = client
-            .post(url)
+            .post(self.url)
             .timeout(self.timeout)
             .insert_header(ContentType::json());
         // ── Context crosses the wire here (outbound) ── The current span is
@@ -135,12 +215,12 @@ impl Downstream {
         let mut response = request.send_json(body).await.map_err(|err| match err {
             SendRequestError::Timeout => DownstreamError::Timeout {
                 service: self.service,
-                url: url.to_owned(),
+                url: self.url.to_owned(),
                 after: self.timeout,
             },
             other => DownstreamError::Unavailable {
                 service: self.service,
-                url: url.to_owned(),
+                url: self.url.to_owned(),
                 reason: other.to_string(),
             },
         })?;
@@ -155,20 +235,29 @@ impl Downstream {
                 service: self.service,
                 reason: err.to_string(),
             })?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|err| {
-                DownstreamError::InvalidResponse {
-                    service: self.service,
-                    reason: err.to_string(),
-                }
-            });
-        }
-        let body = serde_json::from_slice::<ErrorBody>(&bytes).ok();
-        Err(DownstreamError::Status {
-            service: self.service,
-            status,
-            body,
-        })
+        Ok((status, bytes))
+    }
+}
+
+/// Run `call` inside its CLIENT `span`; a failure marks the span ERROR (with
+/// `error.type` and an `exception` event) and is logged.
+async fn traced<T>(
+    span: Span,
+    call: impl Future<Output = Result<T, DownstreamError>>,
+) -> Result<T, DownstreamError> {
+    let result = call.instrument(span.clone()).await;
+    if let Err(err) = &result {
+        telemetry::record_error(&span, err.code(), &err.to_string());
+    }
+    result
+}
+
+/// A non-2xx answer, with the callee's error body when it sent ours.
+fn status_error(service: &'static str, status: StatusCode, bytes: &[u8]) -> DownstreamError {
+    DownstreamError::Status {
+        service,
+        status,
+        body: serde_json::from_slice::<ErrorBody>(bytes).ok(),
     }
 }
 

@@ -32,6 +32,31 @@ pub fn provider_name(base_url: &str, override_name: Option<&str>) -> String {
         )
 }
 
+/// An OpenAI-compatible API endpoint: the `async-openai` client, plus what
+/// its spans need to say about it (`gen_ai.provider.name`, `server.address`,
+/// `server.port`). Shared by the embeddings and the chat clients.
+pub struct Endpoint {
+    pub client: async_openai::Client<async_openai::config::OpenAIConfig>,
+    pub provider: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Endpoint {
+    pub fn new(base_url: &str, api_key: &Secret, provider_override: Option<&str>) -> Self {
+        let config = async_openai::config::OpenAIConfig::new()
+            .with_api_base(base_url.trim_end_matches('/'))
+            .with_api_key(api_key.expose());
+        let (host, port) = host_port(base_url);
+        Self {
+            client: async_openai::Client::with_config(config),
+            provider: provider_name(base_url, provider_override),
+            host,
+            port,
+        }
+    }
+}
+
 /// `server.address` and `server.port` of a base URL (port defaulted by scheme).
 pub fn host_port(base_url: &str) -> (String, u16) {
     let (scheme, rest) = base_url.split_once("://").unwrap_or(("http", base_url));

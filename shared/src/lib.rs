@@ -12,8 +12,12 @@
 //!   default routes.
 //! - [`client`]: the one outbound-call helper (CLIENT span + injection).
 //! - [`attributes`]: every span attribute name, with its convention.
+//! - [`dialects`]: the one mapping from our span facts to GenAI, Confident AI
+//!   and OpenInference attributes.
 //! - [`wire`]: the JSON contracts between services.
 //! - [`error`]: the shared error body.
+//! - [`redact`]: PII and secret redaction of captured content.
+//! - [`logs`]: JSON log lines carrying the trace and span ids.
 //! - [`config`]: environment parsing helpers.
 //! - [`faults`]: HotROD-style latency and error injection, off by default.
 //! - [`genai`]: provider names and endpoints of OpenAI-compatible APIs.
@@ -21,10 +25,14 @@
 pub mod attributes;
 pub mod client;
 pub mod config;
+pub mod dialects;
 pub mod error;
+pub mod export;
 pub mod faults;
 pub mod genai;
+pub mod logs;
 pub mod propagation;
+pub mod redact;
 pub mod server;
 pub mod telemetry;
 pub mod wire;

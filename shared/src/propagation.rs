@@ -157,12 +157,12 @@ impl Extractor for InboundHeaders<'_> {
         } else if key.eq_ignore_ascii_case(BAGGAGE) {
             self.baggage.as_deref()
         } else {
-            HeaderExtractor(self.headers).get(key)
+            self.headers.get(key).and_then(|value| value.to_str().ok())
         }
     }
 
     fn keys(&self) -> Vec<&str> {
-        HeaderExtractor(self.headers).keys()
+        self.headers.keys().map(HeaderName::as_str).collect()
     }
 }
 

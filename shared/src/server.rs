@@ -90,6 +90,10 @@ impl RootSpanBuilder for ServerSpan {
         // context, so the span joins the caller's trace. With no (valid)
         // `traceparent`, the extracted context is empty and this span starts
         // a new trace.
+        crate::dialects::record(
+            &span,
+            &[crate::dialects::Fact::Role(crate::dialects::Role::Chain)],
+        );
         let parent = propagation::extract_context(request.headers());
         if trusts_incoming_context() {
             propagation::record_baggage(&span, &parent);
@@ -180,24 +184,37 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .mime_type()
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
-        let body = web::Bytes::from_request(req, payload);
+        let body = json_bytes(req, payload);
         Box::pin(async move {
-            if !is_json {
-                return Err(BodyError::UnsupportedMediaType.into());
-            }
-            let bytes = body.await.map_err(|err| {
-                if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                    BodyError::TooLarge
-                } else {
-                    BodyError::Unreadable(err.to_string())
-                }
-            })?;
+            let bytes = body.await?;
             parse_json(&bytes).map(JsonBody).map_err(Error::from)
+        })
+    }
+}
+
+/// The raw body of a JSON request: checks the content type (`application/json`
+/// or `+json`) and the size limit ([`payload_config`]), with [`BodyError`]s.
+/// For extractors that parse something other than a JSON object.
+pub fn json_bytes(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::Bytes, BodyError>> + use<> {
+    let is_json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    let body = web::Bytes::from_request(req, payload);
+    async move {
+        if !is_json {
+            return Err(BodyError::UnsupportedMediaType);
+        }
+        body.await.map_err(|err| {
+            if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                BodyError::TooLarge
+            } else {
+                BodyError::Unreadable(err.to_string())
+            }
         })
     }
 }

@@ -25,8 +25,63 @@
 //! The returned [`TelemetryGuard`] must live until the end of `main`: its
 //! shutdown flushes the batch queue, so spans of the last requests before
 //! SIGTERM/Ctrl-C still reach the collector.
+//!
+//! # When the collector is down or slow
+//!
+//! Requests never wait for the collector, and a dead collector costs bounded
+//! memory and a bounded number of log lines:
+//!
+//! - **Memory** is bounded by the batch processor's queue,
+//!   `OTEL_BSP_MAX_QUEUE_SIZE` spans (default 2048, the batch being exported
+//!   included). Spans that do not fit are dropped, never buffered elsewhere.
+//!   `OTEL_BSP_SCHEDULE_DELAY` (default 5000 ms) is how often the queue is
+//!   exported, and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (default 512, at most the
+//!   queue size) how many spans go per request; a full batch is exported at
+//!   once. A hung export is bounded by the exporter's
+//!   `OTEL_EXPORTER_OTLP_TIMEOUT` (default 10000 ms): the SDK's thread-based
+//!   processor does not apply `OTEL_BSP_EXPORT_TIMEOUT`. Exports are not
+//!   retried; a failed batch is lost (and counted). A collector that refuses
+//!   connections empties the queue as fast as a healthy one (each export
+//!   fails at once), so its spans are lost as failed exports; drops come from
+//!   a slow collector (exports hanging until the timeout) or from bursts.
+//!   The final flush at shutdown is bounded too (the SDK's 5 s shutdown
+//!   timeout); what is still queued then is counted as unexported at exit.
+//! - **Counting** ([`ExportStats`], from [`TelemetryGuard::export_stats`] or
+//!   [`export_stats`]): every ended span is counted once as `exported` (in an
+//!   export the collector accepted), `failed_export` (in an export that
+//!   failed), `dropped` (the queue was full) or, for now, `queued`. The SDK
+//!   keeps its own drop count private, so a processor in front of it admits
+//!   spans into a queue of the same size and counts the drops itself; see
+//!   [`crate::export`] for why that count is exact.
+//! - **Logging**: one `WARN` line per interval
+//!   (`RAGTRACE_EXPORT_REPORT_INTERVAL_MS`, default 10000), and only for an
+//!   interval in which spans were lost:
+//!
+//!   ```text
+//!   telemetry: 1234 spans not exported in the last 10s (1200 in 40 failed exports, 34 dropped, queue full at 2048 (OTEL_BSP_MAX_QUEUE_SIZE); collector unreachable at http://localhost:4318/v1/traces: Operation failed: HTTP export failed: network error); 56789 exported so far
+//!   ```
+//!
+//!   then one `INFO` line once an export succeeds again, without a restart:
+//!
+//!   ```text
+//!   telemetry: export recovered (1344 spans were not exported during the outage); 56839 exported so far
+//!   ```
+//!
+//!   and at shutdown the totals (`WARN` if anything was lost, else `INFO`):
+//!
+//!   ```text
+//!   telemetry: totals at shutdown: 58183 spans ended, 56839 exported, 1310 in failed exports, 34 dropped (queue full), 0 unexported at exit
+//!   ```
+//!
+//!   The SDK itself logs an `ERROR` event, `BatchSpanProcessor.ExportError`,
+//!   for *every* failed batch (20 lines a second with a 50 ms schedule delay),
+//!   and `opentelemetry_sdk=warn` lets it through. That one event is filtered
+//!   out by name, whatever `RUST_LOG` says (the line above carries its error
+//!   text); every other OpenTelemetry warning or error still shows. The HTTP
+//!   exporter logs its connection errors at `debug` only, and the SDK's own
+//!   "spans dropped" warnings never fire, since its queue never overflows.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
@@ -34,14 +89,21 @@ use opentelemetry::{KeyValue, global};
 use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::FilterFn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::attributes;
+use crate::config::ConfigError;
+use crate::export::{
+    CountingExporter, CountingProcessor, ReportState, Reporter, describe_endpoint, log_totals,
+    max_queue_size_from_env,
+};
+pub use crate::export::{ExportCounts, ExportStats, REPORT_INTERVAL_ENV};
 
 /// Default log filter: our own crates at `info`; the HTTP/gRPC stacks the
 /// *exporter* uses at `warn`, so exporting spans never produces spans or logs
@@ -59,6 +121,28 @@ pub enum TelemetryError {
     Runtime(#[from] std::io::Error),
     #[error("cannot install the tracing subscriber: {0}")]
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The export counters of the tracer provider [`init`] installed last (none
+/// when `OTEL_SDK_DISABLED=true` or before `init`).
+pub fn export_stats() -> Option<Arc<ExportStats>> {
+    EXPORT_STATS.lock().ok().and_then(|stats| stats.clone())
+}
+
+static EXPORT_STATS: Mutex<Option<Arc<ExportStats>>> = Mutex::new(None);
+
+/// The SDK event logged once per failed batch; the interval report replaces
+/// it (see the module docs).
+const SDK_EXPORT_ERROR_EVENT: &str = "BatchSpanProcessor.ExportError";
+
+/// Lets every event through but the SDK's per-batch export error.
+fn quiet_export_errors() -> FilterFn<fn(&tracing::Metadata<'_>) -> bool> {
+    fn keep(metadata: &tracing::Metadata<'_>) -> bool {
+        !(metadata.target() == "opentelemetry_sdk" && metadata.name() == SDK_EXPORT_ERROR_EVENT)
+    }
+    tracing_subscriber::filter::filter_fn(keep as fn(&tracing::Metadata<'_>) -> bool)
 }
 
 /// Flushes and shuts the tracer provider down when dropped (or on
@@ -70,6 +154,8 @@ pub struct TelemetryGuard {
     /// final flush blocks the main thread, which would otherwise be the very
     /// thread the export needs to make progress.
     grpc_runtime: Option<tokio::runtime::Runtime>,
+    stats: Option<Arc<ExportStats>>,
+    reporter: Option<Reporter>,
 }
 
 impl TelemetryGuard {
@@ -78,11 +164,23 @@ impl TelemetryGuard {
         self.shutdown_inner();
     }
 
+    /// This provider's export counters (`None` when the SDK is disabled).
+    pub fn export_stats(&self) -> Option<Arc<ExportStats>> {
+        self.stats.clone()
+    }
+
     fn shutdown_inner(&mut self) {
         if let Some(provider) = self.provider.take()
             && let Err(err) = provider.shutdown()
         {
             eprintln!("telemetry: shutdown did not flush cleanly: {err}");
+        }
+        if let Some(mut reporter) = self.reporter.take() {
+            reporter.stop();
+        }
+        // After the final flush: what never made it is final now.
+        if let Some(stats) = self.stats.take() {
+            log_totals(stats.snapshot());
         }
         if let Some(runtime) = self.grpc_runtime.take() {
             runtime.shutdown_background();
@@ -109,15 +207,18 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
 
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Applies whatever RUST_LOG says: the interval report stands in for it.
+    let quiet_export_errors = quiet_export_errors();
+    // JSON lines with trace/span ids by default; `LOG_FORMAT=text` for humans.
     let fmt_layer = match std::env::var("LOG_FORMAT").as_deref() {
-        Ok("json") => tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(std::io::stderr)
-            .boxed(),
-        _ => tracing_subscriber::fmt::layer()
+        Ok("text") | Ok("pretty") => tracing_subscriber::fmt::layer()
             .compact()
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
+            .with_writer(std::io::stderr)
+            .boxed(),
+        _ => tracing_subscriber::fmt::layer()
+            .event_format(crate::logs::JsonWithTraceIds)
             .with_writer(std::io::stderr)
             .boxed(),
     };
@@ -125,21 +226,37 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     if sdk_disabled() {
         tracing_subscriber::registry()
             .with(filter)
+            .with(quiet_export_errors)
             .with(fmt_layer)
             .try_init()?;
         tracing::info!("OTEL_SDK_DISABLED=true: tracing is off, logs only");
         return Ok(TelemetryGuard {
             provider: None,
             grpc_runtime: None,
+            stats: None,
+            reporter: None,
         });
     }
 
     // (2) Exporter + batch processor + resource. The sampler comes from
     // OTEL_TRACES_SAMPLER/_ARG (default: parentbased_always_on), read by the
-    // SDK's default config.
-    let (exporter, grpc_runtime) = build_exporter()?;
+    // SDK's default config. The batch processor sits between two counters
+    // (see "When the collector is down or slow" above).
+    let report_interval = report_interval()?;
+    let (exporter, grpc_runtime, endpoint) = build_exporter()?;
+    let stats = Arc::new(ExportStats::new());
+    // The builder reads the other OTEL_BSP_* variables itself; the queue size
+    // is set explicitly so that the admission limit is the SDK queue's size.
+    let queue_size = max_queue_size_from_env();
+    let batch = BatchSpanProcessor::builder(CountingExporter::new(exporter, stats.clone()))
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(queue_size)
+                .build(),
+        )
+        .build();
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(CountingProcessor::new(batch, stats.clone(), queue_size))
         .with_resource(resource(service_name))
         .build();
     global::set_tracer_provider(provider.clone());
@@ -152,14 +269,54 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         .with_error_events_to_status(true);
     tracing_subscriber::registry()
         .with(filter)
+        .with(quiet_export_errors)
         .with(fmt_layer)
         .with(otel_layer)
         .try_init()?;
 
+    let reporter = Reporter::spawn(
+        stats.clone(),
+        ReportState::new(report_interval, queue_size, describe_endpoint(&endpoint)),
+    )?;
+    if let Ok(mut global_stats) = EXPORT_STATS.lock() {
+        *global_stats = Some(stats.clone());
+    }
+
     Ok(TelemetryGuard {
         provider: Some(provider),
         grpc_runtime,
+        stats: Some(stats),
+        reporter: Some(reporter),
     })
+}
+
+/// `RAGTRACE_EXPORT_REPORT_INTERVAL_MS`: how often export losses are logged.
+fn report_interval() -> Result<std::time::Duration, ConfigError> {
+    let default_ms = crate::export::DEFAULT_REPORT_INTERVAL.as_millis() as u64;
+    let interval = crate::config::env_millis(REPORT_INTERVAL_ENV, default_ms)?;
+    if interval.is_zero() {
+        return Err(ConfigError {
+            name: REPORT_INTERVAL_ENV,
+            value: "0".into(),
+            reason: "must be at least 1 ms".into(),
+        });
+    }
+    Ok(interval)
+}
+
+/// Where the exporter sends spans, resolved as the exporter does (for log
+/// lines only).
+fn traces_endpoint(grpc: bool) -> String {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(url) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+        return url;
+    }
+    match (var("OTEL_EXPORTER_OTLP_ENDPOINT"), grpc) {
+        (Some(base), true) => base,
+        (Some(base), false) => format!("{}/v1/traces", base.trim_end_matches('/')),
+        (None, true) => "http://localhost:4317".to_owned(),
+        (None, false) => "http://localhost:4318/v1/traces".to_owned(),
+    }
 }
 
 fn sdk_disabled() -> bool {
@@ -183,7 +340,9 @@ fn resource(service_name: &str) -> Resource {
         .build()
 }
 
-fn build_exporter() -> Result<(SpanExporter, Option<tokio::runtime::Runtime>), TelemetryError> {
+type BuiltExporter = (SpanExporter, Option<tokio::runtime::Runtime>, String);
+
+fn build_exporter() -> Result<BuiltExporter, TelemetryError> {
     let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
         .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
         .unwrap_or_else(|_| "http/protobuf".to_owned());
@@ -194,6 +353,7 @@ fn build_exporter() -> Result<(SpanExporter, Option<tokio::runtime::Runtime>), T
                 .with_protocol(Protocol::HttpBinary)
                 .build()?,
             None,
+            traces_endpoint(false),
         )),
         "http/json" => Ok((
             SpanExporter::builder()
@@ -201,6 +361,7 @@ fn build_exporter() -> Result<(SpanExporter, Option<tokio::runtime::Runtime>), T
                 .with_protocol(Protocol::HttpJson)
                 .build()?,
             None,
+            traces_endpoint(false),
         )),
         "grpc" => {
             // tonic needs a Tokio reactor for its connection. Give it one of
@@ -214,7 +375,7 @@ fn build_exporter() -> Result<(SpanExporter, Option<tokio::runtime::Runtime>), T
                 let _entered = runtime.enter();
                 SpanExporter::builder().with_tonic().build()?
             };
-            Ok((exporter, Some(runtime)))
+            Ok((exporter, Some(runtime), traces_endpoint(true)))
         }
         other => Err(TelemetryError::UnsupportedProtocol(other.to_owned())),
     }
@@ -259,4 +420,41 @@ pub fn record_error(span: &Span, error_type: &str, message: &str) {
         ],
     );
     tracing::error!(parent: span, error = error_type, "{message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    struct CountEvents(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> Layer<S> for CountEvents {
+        fn on_event(
+            &self,
+            _event: &tracing::Event<'_>,
+            _cx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn only_the_sdks_per_batch_export_error_is_filtered_out() {
+        let seen = Arc::new(AtomicUsize::new(0));
+        let subscriber = tracing_subscriber::registry()
+            .with(super::quiet_export_errors())
+            .with(CountEvents(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            // What `otel_error!` in opentelemetry_sdk expands to.
+            tracing::error!(name: "BatchSpanProcessor.ExportError", target: "opentelemetry_sdk", error = "network error");
+            tracing::error!(name: "BatchSpanProcessor.Shutdown.Timeout", target: "opentelemetry_sdk", name = "BatchSpanProcessor.Shutdown.Timeout");
+            tracing::warn!(name: "BatchSpanProcessor.ExportError", target: "my_crate", "same name, other crate");
+            tracing::warn!("telemetry: 12 spans not exported");
+        });
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
+    }
 }

@@ -1,9 +1,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::{Array, KeyValue, StringValue, Value};
-use shared::attributes::{baggage, confident, gen_ai};
+use shared::attributes::{baggage, gen_ai};
 use shared::client::DownstreamError;
+use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::server::JsonBody;
 use shared::telemetry;
@@ -99,17 +100,24 @@ pub async fn chat(
     validate(&request)?;
 
     // The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, and the
-    // natural home of Confident AI's trace-level keys.
+    // natural home of the trace-level keys (Confident AI's `confident.trace.*`).
     let span = tracing::info_span!(
         "invoke_agent",
         otel.name = %format!("{} {AGENT_NAME}", gen_ai::operation::INVOKE_AGENT),
         otel.kind = "internal",
-        "gen_ai.operation.name" = gen_ai::operation::INVOKE_AGENT,
-        "gen_ai.agent.name" = AGENT_NAME,
-        "confident.span.type" = confident::span_type::AGENT,
-        "confident.agent.name" = AGENT_NAME,
-        "confident.trace.name" = "ragtrace chat",
-        "confident.trace.environment" = %settings.environment,
+    );
+    dialects::record(
+        &span,
+        &[
+            Fact::Role(Role::Agent),
+            Fact::Agent { name: AGENT_NAME },
+            Fact::Trace {
+                name: "ragtrace chat",
+                environment: &settings.environment,
+            },
+            Fact::Input(&request.query),
+            Fact::TraceInput(&request.query),
+        ],
     );
 
     // User and session from the body become W3C baggage on the agent span's
@@ -118,23 +126,17 @@ pub async fn chat(
     let mut entries = Vec::new();
     if let Some(user) = &request.user_id {
         entries.push(KeyValue::new(baggage::USER_ID, user.clone()));
-        span.set_attribute(confident::TRACE_USER_ID, user.clone());
+        dialects::record(&span, &[Fact::User(user)]);
     }
     if let Some(session) = &request.session_id {
         entries.push(KeyValue::new(baggage::SESSION_ID, session.clone()));
-        span.set_attribute(confident::TRACE_THREAD_ID, session.clone());
-        span.set_attribute(gen_ai::CONVERSATION_ID, session.clone());
+        dialects::record(&span, &[Fact::Session(session)]);
     }
     if !entries.is_empty() {
         let _ = span.set_parent(Span::current().context().with_baggage(entries));
     }
     if let Some(tags) = &request.tags {
-        let tags: Vec<StringValue> = tags.iter().cloned().map(StringValue::from).collect();
-        span.set_attribute(confident::TRACE_TAGS, Value::Array(Array::String(tags)));
-    }
-    let capture = telemetry::capture_content();
-    if capture {
-        span.set_attribute(confident::TRACE_INPUT, request.query.clone());
+        dialects::record(&span, &[Fact::Tags(tags)]);
     }
 
     let result: Result<ProcessResponse, DownstreamError> = settings
@@ -156,9 +158,13 @@ pub async fn chat(
             return Err(err.into());
         }
     };
-    if capture {
-        span.set_attribute(confident::TRACE_OUTPUT, processed.answer.clone());
-    }
+    dialects::record(
+        &span,
+        &[
+            Fact::Output(&processed.answer),
+            Fact::TraceOutput(&processed.answer),
+        ],
+    );
     drop(span);
 
     Ok(HttpResponse::Ok().json(ChatResponse {

@@ -1,12 +1,11 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use opentelemetry::{Array, Value};
-use shared::attributes::{confident, gen_ai};
+use shared::attributes::gen_ai;
+use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::genai::{Api, ProviderError};
 use shared::server::JsonBody;
 use shared::wire::{Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Usage};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::generator::{self, GeneratorConfig, MODEL_NAME};
 use crate::startup::Model;
@@ -79,38 +78,39 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
         "chat",
         otel.name = %format!("{} {MODEL_NAME}", gen_ai::operation::CHAT),
         otel.kind = "internal",
-        "gen_ai.operation.name" = gen_ai::operation::CHAT,
-        "gen_ai.provider.name" = gen_ai::PROVIDER_RAGTRACE,
-        "gen_ai.request.model" = MODEL_NAME,
-        "gen_ai.request.max_tokens" = config.max_output_tokens,
-        "gen_ai.output.type" = "text",
-        "confident.span.type" = confident::span_type::LLM,
-        "confident.llm.model" = MODEL_NAME,
+    );
+    dialects::record(
+        &span,
+        &[
+            Fact::Role(Role::Llm),
+            Fact::Chat {
+                model: MODEL_NAME,
+                provider: gen_ai::PROVIDER_RAGTRACE,
+            },
+            Fact::ChatParameters {
+                temperature: None,
+                max_tokens: Some(config.max_output_tokens),
+            },
+            Fact::Input(query),
+        ],
     );
     let generation = span.in_scope(|| generator::generate(query, contexts, config));
-
-    // Response and usage attributes, known only once the model has answered.
-    span.set_attribute(gen_ai::RESPONSE_MODEL, MODEL_NAME);
-    span.set_attribute(
-        gen_ai::RESPONSE_FINISH_REASONS,
-        Value::Array(Array::String(vec![
-            generation.finish_reason.as_str().into(),
-        ])),
+    // Response and usage, known only once the model has answered.
+    dialects::record(
+        &span,
+        &[
+            Fact::ChatResponse {
+                id: None,
+                model: MODEL_NAME,
+                finish_reason: generation.finish_reason.as_str(),
+            },
+            Fact::Usage {
+                input: generation.input_tokens,
+                output: Some(generation.output_tokens),
+            },
+            Fact::Output(&generation.answer),
+        ],
     );
-    span.set_attribute(gen_ai::USAGE_INPUT_TOKENS, generation.input_tokens as i64);
-    span.set_attribute(gen_ai::USAGE_OUTPUT_TOKENS, generation.output_tokens as i64);
-    span.set_attribute(
-        confident::LLM_INPUT_TOKEN_COUNT,
-        generation.input_tokens as i64,
-    );
-    span.set_attribute(
-        confident::LLM_OUTPUT_TOKEN_COUNT,
-        generation.output_tokens as i64,
-    );
-    if shared::telemetry::capture_content() {
-        span.set_attribute(confident::SPAN_INPUT, query.to_owned());
-        span.set_attribute(confident::SPAN_OUTPUT, generation.answer.clone());
-    }
     drop(span);
 
     GenerateResponse {

@@ -1,7 +1,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use shared::attributes::{confident, gen_ai};
+use shared::attributes::gen_ai;
 use shared::client::DownstreamError;
+use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::server::JsonBody;
 use shared::wire::{
@@ -57,12 +58,18 @@ pub async fn process(
         "execute_tool",
         otel.name = %format!("{} {TOOL_NAME}", gen_ai::operation::EXECUTE_TOOL),
         otel.kind = "internal",
-        "gen_ai.operation.name" = gen_ai::operation::EXECUTE_TOOL,
-        "gen_ai.tool.name" = TOOL_NAME,
         "gen_ai.request.top_k" = top_k,
-        "confident.span.type" = confident::span_type::TOOL,
-        "confident.tool.name" = TOOL_NAME,
-        "confident.tool.description" = TOOL_DESCRIPTION,
+    );
+    dialects::record(
+        &span,
+        &[
+            Fact::Role(Role::Tool),
+            Fact::Tool {
+                name: TOOL_NAME,
+                description: TOOL_DESCRIPTION,
+            },
+            Fact::Input(&query),
+        ],
     );
     let response = async {
         let retrieved: RetrieveResponse = downstreams

@@ -181,6 +181,48 @@ impl TestPipeline {
         }
     }
 
+    /// The message of every captured log line, with the service it came
+    /// from. Services log JSON lines by default (`message` is taken from
+    /// them); text lines are returned whole.
+    pub fn log_messages(&self) -> Vec<(Service, String)> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| parse_log_line(line))
+            .collect()
+    }
+
+    /// The log messages of `service` containing `needle`.
+    pub fn logged(&self, service: Service, needle: &str) -> Vec<String> {
+        self.log_messages()
+            .into_iter()
+            .filter(|(s, m)| *s == service && m.contains(needle))
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    /// Wait until every service in `services` logged a line containing
+    /// `needle`; panics (with the logs) after `timeout`.
+    pub async fn wait_for_log(&self, services: &[Service], needle: &str, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let missing: Vec<&str> = services
+                .iter()
+                .filter(|s| self.logged(**s, needle).is_empty())
+                .map(|s| s.name())
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} logged by {missing:?} within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn assert_no_panics(&self) {
         let logs = self.logs.lock().unwrap();
         let panics: Vec<&String> = logs.iter().filter(|l| l.contains("panicked")).collect();
@@ -235,4 +277,45 @@ pub fn is_trace_id(value: &Value) -> bool {
                 .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
             && s != "0".repeat(32)
     })
+}
+
+/// `[service        ] line` as captured by the launcher, split into the
+/// service and the line's message.
+pub fn parse_log_line(line: &str) -> Option<(Service, String)> {
+    let rest = line.strip_prefix('[')?;
+    let (name, text) = rest.split_once(']')?;
+    let service = Service::parse(name.trim())?;
+    let text = text.trim_start();
+    let message = serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|json| {
+            json.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| text.to_owned());
+    Some((service, message))
+}
+
+/// Resident memory of a process, in KiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("read /proc/{pid}/status: {err}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// The numbers in a `telemetry: totals at shutdown: ...` line, in order:
+/// ended, exported, in failed exports, dropped, unexported at exit.
+pub fn parse_totals(message: &str) -> Option<[u64; 5]> {
+    let rest = message.split_once("totals at shutdown:")?.1;
+    let numbers: Vec<u64> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    numbers.try_into().ok()
 }
