@@ -1,0 +1,144 @@
+//! The standard `OTEL_*` environment, honoured by a real service binary:
+//! each protocol really exports (gRPC to an OTLP/gRPC collector, JSON and
+//! protobuf over HTTP), resource variables name the service, and the sampler
+//! and `OTEL_SDK_DISABLED` switch export off.
+
+mod support;
+
+use std::time::Duration;
+
+use ragtrace::otlp::{Receiver, SpanRecord};
+use testkit::fake_otlp_grpc::FakeOtlpGrpc;
+
+/// Run llm-service with `env`, answer one `/generate`, SIGTERM it (which
+/// flushes its spans) and return once it exited cleanly.
+async fn one_generate(env: &[(&str, &str)]) {
+    let addr = ragtrace::launcher::free_loopback_addr().unwrap();
+    let mut command = support::command("llm-service");
+    command
+        .env("LISTEN_ADDR", addr.to_string())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut child = command.spawn().unwrap();
+    let client = awc::Client::default();
+    let url = format!("http://{addr}");
+    let mut ready = false;
+    for _ in 0..200 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready, "llm-service did not start");
+    let response = client
+        .post(format!("{url}/generate"))
+        .send_json(&serde_json::json!({"query": "What is a span?", "contexts": []}))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+fn names(spans: &[SpanRecord]) -> Vec<&str> {
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    names
+}
+
+#[actix_web::test]
+async fn grpc_protocol_exports_to_an_otlp_grpc_collector() {
+    let collector = FakeOtlpGrpc::start();
+    one_generate(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ])
+    .await;
+    let spans: Vec<SpanRecord> = collector
+        .requests()
+        .into_iter()
+        .flat_map(ragtrace::otlp::spans_from_request)
+        .collect();
+    assert_eq!(
+        names(&spans),
+        ["POST /generate", "chat ragtrace-extractive-v1"]
+    );
+    assert!(spans.iter().all(|s| s.service_name == "llm-service"));
+}
+
+#[actix_web::test]
+async fn http_json_protocol_and_resource_variables() {
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    one_generate(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_SERVICE_NAME", "generator-eu"),
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "deployment.environment.name=test,team=ml",
+        ),
+    ])
+    .await;
+    let spans = receiver
+        .store
+        .wait_until(Duration::from_secs(10), |s| s.len() >= 2)
+        .await
+        .expect("spans over OTLP/HTTP JSON");
+    assert_eq!(
+        names(&spans),
+        ["POST /generate", "chat ragtrace-extractive-v1"]
+    );
+    for span in &spans {
+        assert_eq!(span.service_name, "generator-eu", "OTEL_SERVICE_NAME wins");
+        assert_eq!(span.resource["deployment.environment.name"], "test");
+        assert_eq!(span.resource["team"], "ml");
+        assert_eq!(span.resource["service.version"], env!("CARGO_PKG_VERSION"));
+    }
+}
+
+#[actix_web::test]
+async fn the_sampler_and_sdk_disabled_switch_export_off() {
+    for env in [
+        [
+            ("OTEL_TRACES_SAMPLER", "always_off"),
+            ("OTEL_SDK_DISABLED", "false"),
+        ],
+        [
+            ("OTEL_TRACES_SAMPLER", "always_on"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ],
+    ] {
+        let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let endpoint = receiver.endpoint();
+        let mut vars = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+        vars.extend(env);
+        one_generate(&vars).await;
+        // The service has exited (and flushed): nothing was exported.
+        assert_eq!(receiver.store.len(), 0, "{env:?}");
+    }
+    // And the control: the same receiver setup does receive spans normally.
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    one_generate(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint())]).await;
+    assert!(
+        receiver
+            .store
+            .wait_until(Duration::from_secs(10), |s| s.len() >= 2)
+            .await
+            .is_ok()
+    );
+}
