@@ -12,12 +12,11 @@ use std::time::Duration;
 use ragtrace::launcher::Service;
 use ragtrace::otlp::{SpanKind, StatusCode};
 use serde_json::{Value, json};
-use support::{TestPipeline, is_trace_id, span};
+use support::{Backend, SPANS_PER_CHAT, TestPipeline, assert_chat_tree_with, is_trace_id, span};
 use testkit::fake_openai::{FakeOpenAi, FakeOpenAiConfig, Fault};
 use testkit::fake_qdrant::FakeQdrant;
 
 const QUESTION: &str = "What does the traceparent header contain?";
-const SPANS_PER_CHAT: usize = 13;
 const API_KEY: &str = "sk-test-4f9a2c7e1b8d3e6f0a5c";
 
 fn corpus_chunks() -> u64 {
@@ -57,7 +56,16 @@ async fn qdrant_backed_chat_is_one_trace_and_ingest_is_idempotent() {
     let spans = app
         .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
         .await;
-    assert_eq!(spans.len(), SPANS_PER_CHAT);
+    // The whole tree check of the embedded pipeline, with Qdrant behind retrieval.
+    assert_chat_tree_with(
+        &spans,
+        &body,
+        &Backend {
+            db_system: "qdrant",
+            remote_db: true,
+            ..Backend::EMBEDDED
+        },
+    );
     let search = span(&spans, "retrieval", "search ragtrace");
     assert_eq!(search.kind, SpanKind::Client);
     assert_eq!(search.attr_str("db.system.name"), Some("qdrant"));
@@ -349,10 +357,24 @@ async fn openai_compatible_embeddings_and_chat_are_client_spans_with_reported_us
         json!([QUESTION])
     );
 
-    // What the spans say.
+    // What the spans say: the whole tree check, with both models remote.
     let spans = app
         .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
         .await;
+    assert_chat_tree_with(
+        &spans,
+        &body,
+        &Backend {
+            embedder: "text-embedding-3-small",
+            embed_provider: "openai_compatible",
+            remote_embedder: true,
+            model: "gpt-4o-mini",
+            response_model: "gpt-4o-mini-2024-07-18",
+            chat_provider: "openai_compatible",
+            remote_chat: true,
+            ..Backend::EMBEDDED
+        },
+    );
     let chat = span(&spans, "llm-service", "chat gpt-4o-mini");
     assert_eq!(chat.kind, SpanKind::Client);
     assert_eq!(chat.attr_str("gen_ai.operation.name"), Some("chat"));

@@ -330,6 +330,55 @@ fn each_call_joins_the_trace_with_its_own_span_id_and_forwards_state_and_baggage
     }
 }
 
+/// The shared outbound helper sends only what the next hop needs: nothing
+/// a caller sent (credentials, cookies, forwarding or custom headers) leaks
+/// to an internal service; only the three propagation headers cross.
+#[test]
+fn outbound_calls_carry_only_the_headers_the_next_hop_needs() {
+    let service = Service::start();
+    let recorder = Recorder::start();
+    let (status, body) = service.post_test(
+        &[
+            ("traceparent", &format!("00-{TRACE_ID}-{PARENT_ID}-01")),
+            ("baggage", "user_id=alice"),
+            ("authorization", "Bearer caller-secret-token"),
+            ("cookie", "session=abc123"),
+            ("x-forwarded-for", "203.0.113.9"),
+            ("x-custom", "anything"),
+        ],
+        &calls(&recorder, &[json!({"a": 1})]),
+    );
+    assert_eq!(status, 200, "{body}");
+    let got = recorder.take(1);
+    let names: BTreeSet<&str> = got[0]
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let allowed = BTreeSet::from([
+        "host",
+        "content-type",
+        "content-length",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "date",
+        "user-agent",
+        "accept-encoding",
+    ]);
+    assert!(
+        names.is_subset(&allowed),
+        "unexpected headers: {:?}",
+        names.difference(&allowed)
+    );
+    for header in &got[0].headers {
+        assert!(
+            !header.1.contains("caller-secret-token") && !header.1.contains("abc123"),
+            "{header:?}"
+        );
+    }
+}
+
 #[test]
 fn an_invalid_tracestate_is_discarded_whole() {
     let service = Service::start();

@@ -3,13 +3,14 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use ragtrace::launcher::{Output, Pipeline, Service, Topology};
-use ragtrace::otlp::{Receiver, SpanRecord};
-use serde_json::Value;
+use ragtrace::otlp::{Receiver, SpanKind, SpanRecord};
+use serde_json::{Value, json};
 
 /// The directory holding the service binaries (`target/debug` for a debug
 /// test build), built on first use: `cargo test` builds the test harness of
@@ -318,4 +319,257 @@ pub fn parse_totals(message: &str) -> Option<[u64; 5]> {
         .filter_map(|w| w.parse().ok())
         .collect();
     numbers.try_into().ok()
+}
+
+/// What a backend configuration makes the spans say.
+pub struct Backend {
+    pub embedder: &'static str,
+    pub embed_provider: &'static str,
+    pub remote_embedder: bool,
+    pub model: &'static str,
+    pub response_model: &'static str,
+    pub chat_provider: &'static str,
+    pub remote_chat: bool,
+    pub db_system: &'static str,
+    pub remote_db: bool,
+}
+
+impl Backend {
+    /// The embedded defaults: everything in-process.
+    pub const EMBEDDED: Backend = Backend {
+        embedder: "ragtrace-hashing-384",
+        embed_provider: "ragtrace",
+        remote_embedder: false,
+        model: "ragtrace-extractive-v1",
+        response_model: "ragtrace-extractive-v1",
+        chat_provider: "ragtrace",
+        remote_chat: false,
+        db_system: "ragtrace.in_memory",
+        remote_db: false,
+    };
+}
+
+/// gateway 3 + query-processor 4 + retrieval 4 + llm-service 2.
+pub const SPANS_PER_CHAT: usize = 13;
+
+/// The spans whose parent is not in the trace: the entry points.
+pub fn entry_spans(spans: &[SpanRecord]) -> Vec<&SpanRecord> {
+    let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    spans
+        .iter()
+        .filter(|s| s.parent_span_id.as_deref().is_none_or(|p| !ids.contains(p)))
+        .collect()
+}
+
+/// The tree shape every `/chat` must have, with the attributes each span
+/// carries. Returns the spans by role for further checks.
+pub struct ChatTree<'a> {
+    pub gateway_server: &'a SpanRecord,
+    pub agent: &'a SpanRecord,
+    pub retrieval_server: &'a SpanRecord,
+    pub retrieval: &'a SpanRecord,
+    pub llm_server: &'a SpanRecord,
+    pub chat: &'a SpanRecord,
+}
+
+pub fn assert_chat_tree_with<'a>(
+    spans: &'a [SpanRecord],
+    response: &Value,
+    b: &Backend,
+) -> ChatTree<'a> {
+    assert_eq!(
+        spans.len(),
+        SPANS_PER_CHAT,
+        "{}",
+        ragtrace::tree::render(spans)
+    );
+    let trace_id = response["trace_id"].as_str().unwrap();
+    assert!(spans.iter().all(|s| s.trace_id == trace_id));
+    let services: BTreeSet<&str> = spans.iter().map(|s| s.service_name.as_str()).collect();
+    assert_eq!(
+        services,
+        BTreeSet::from(["gateway", "llm-service", "query-processor", "retrieval"])
+    );
+
+    let gateway_server = span(spans, "gateway", "POST /chat");
+    let agent = span(spans, "gateway", "invoke_agent ragtrace");
+    let gateway_client = span(spans, "gateway", "POST /process");
+    let qp_server = span(spans, "query-processor", "POST /process");
+    let tool = span(spans, "query-processor", "execute_tool process_query");
+    let qp_to_retrieval = span(spans, "query-processor", "POST /retrieve");
+    let retrieval_server = span(spans, "retrieval", "POST /retrieve");
+    let retrieval = span(spans, "retrieval", "retrieval ragtrace");
+    let embeddings = span(spans, "retrieval", &format!("embeddings {}", b.embedder));
+    let search = span(spans, "retrieval", "search ragtrace");
+    let qp_to_llm = span(spans, "query-processor", "POST /generate");
+    let llm_server = span(spans, "llm-service", "POST /generate");
+    let chat = span(spans, "llm-service", &format!("chat {}", b.model));
+
+    // Exactly one entry point, and no orphans: every other span's parent is
+    // in the trace.
+    let entries = entry_spans(spans);
+    assert_eq!(entries.len(), 1, "{}", ragtrace::tree::render(spans));
+    assert_eq!(entries[0].span_id, gateway_server.span_id);
+
+    // The shape, hop by hop: each CLIENT span parents the next SERVER span.
+    assert_parent(agent, gateway_server);
+    assert_parent(gateway_client, agent);
+    assert_parent(qp_server, gateway_client);
+    assert_parent(tool, qp_server);
+    assert_parent(qp_to_retrieval, tool);
+    assert_parent(retrieval_server, qp_to_retrieval);
+    assert_parent(retrieval, retrieval_server);
+    assert_parent(embeddings, retrieval);
+    assert_parent(search, retrieval);
+    assert_parent(qp_to_llm, tool);
+    assert_parent(llm_server, qp_to_llm);
+    assert_parent(chat, llm_server);
+
+    for server in [gateway_server, qp_server, retrieval_server, llm_server] {
+        assert_eq!(server.kind, SpanKind::Server);
+        assert_eq!(server.attr_i64("http.response.status_code"), Some(200));
+        assert_eq!(server.attr_str("http.request.method"), Some("POST"));
+        assert!(!server.is_error());
+    }
+    for client in [gateway_client, qp_to_retrieval, qp_to_llm] {
+        assert_eq!(client.kind, SpanKind::Client);
+        assert_eq!(client.attr_i64("http.response.status_code"), Some(200));
+        assert_eq!(client.attr_str("server.address"), Some("127.0.0.1"));
+        assert!(
+            client
+                .attr_str("url.full")
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
+    }
+    assert_eq!(
+        gateway_client.attr_str("ragtrace.peer.service"),
+        Some("query-processor")
+    );
+    assert_eq!(
+        qp_to_retrieval.attr_str("ragtrace.peer.service"),
+        Some("retrieval")
+    );
+    assert_eq!(
+        qp_to_llm.attr_str("ragtrace.peer.service"),
+        Some("llm-service")
+    );
+    for internal in [agent, tool, retrieval] {
+        assert_eq!(internal.kind, SpanKind::Internal, "{}", internal.name);
+    }
+    // In-process models and stores are INTERNAL; remote ones are CLIENT.
+    let kind = |remote: bool| {
+        if remote {
+            SpanKind::Client
+        } else {
+            SpanKind::Internal
+        }
+    };
+    assert_eq!(embeddings.kind, kind(b.remote_embedder));
+    assert_eq!(search.kind, kind(b.remote_db));
+    assert_eq!(chat.kind, kind(b.remote_chat));
+
+    // Agent (gateway) and tool (query-processor).
+    assert_eq!(
+        agent.attr_str("gen_ai.operation.name"),
+        Some("invoke_agent")
+    );
+    assert_eq!(agent.attr_str("gen_ai.agent.name"), Some("ragtrace"));
+    assert_eq!(agent.attr_str("confident.span.type"), Some("agent"));
+    assert_eq!(
+        agent.attr_str("confident.trace.name"),
+        Some("ragtrace chat")
+    );
+    assert_eq!(tool.attr_str("gen_ai.operation.name"), Some("execute_tool"));
+    assert_eq!(tool.attr_str("confident.span.type"), Some("tool"));
+    assert_eq!(tool.attr_str("confident.tool.name"), Some("process_query"));
+
+    // Retrieval, embeddings and vector search.
+    let contexts = response["contexts"].as_array().unwrap();
+    assert_eq!(
+        retrieval.attr_str("gen_ai.operation.name"),
+        Some("retrieval")
+    );
+    assert_eq!(
+        retrieval.attr_str("gen_ai.data_source.id"),
+        Some("ragtrace")
+    );
+    assert_eq!(retrieval.attr_i64("gen_ai.request.top_k"), Some(4));
+    assert_eq!(retrieval.attr_str("confident.span.type"), Some("retriever"));
+    assert_eq!(
+        retrieval.attr_str("confident.retriever.embedder"),
+        Some(b.embedder)
+    );
+    assert_eq!(retrieval.attr_i64("confident.retriever.top_k"), Some(4));
+    assert_eq!(
+        retrieval.attr_i64("confident.retriever.chunk_size"),
+        Some(120)
+    );
+    assert_eq!(
+        embeddings.attr_str("gen_ai.operation.name"),
+        Some("embeddings")
+    );
+    assert_eq!(
+        embeddings.attr_str("gen_ai.provider.name"),
+        Some(b.embed_provider)
+    );
+    assert_eq!(
+        embeddings.attr_str("gen_ai.request.model"),
+        Some(b.embedder)
+    );
+    assert_eq!(
+        embeddings.attr_i64("gen_ai.embeddings.dimension.count"),
+        Some(384)
+    );
+    assert!(embeddings.attr_i64("gen_ai.usage.input_tokens").unwrap() > 0);
+    assert_eq!(search.attr_str("db.system.name"), Some(b.db_system));
+    assert_eq!(search.attr_str("db.operation.name"), Some("search"));
+    assert_eq!(search.attr_str("db.collection.name"), Some("ragtrace"));
+    assert_eq!(
+        search.attr_i64("db.response.returned_rows"),
+        Some(contexts.len() as i64)
+    );
+
+    // The inference span, with usage exactly as the response reports it.
+    let input = response["usage"]["input_tokens"].as_i64().unwrap();
+    let output = response["usage"]["output_tokens"].as_i64().unwrap();
+    assert!(input > 0 && output > 0);
+    assert_eq!(chat.attr_str("gen_ai.operation.name"), Some("chat"));
+    assert_eq!(chat.attr_str("gen_ai.provider.name"), Some(b.chat_provider));
+    assert_eq!(chat.attr_str("gen_ai.request.model"), Some(b.model));
+    assert_eq!(
+        chat.attr_str("gen_ai.response.model"),
+        Some(b.response_model)
+    );
+    assert_eq!(chat.attr_i64("gen_ai.usage.input_tokens"), Some(input));
+    assert_eq!(chat.attr_i64("gen_ai.usage.output_tokens"), Some(output));
+    assert_eq!(
+        chat.attributes["gen_ai.response.finish_reasons"],
+        json!(["stop"])
+    );
+    assert_eq!(chat.attr_str("confident.span.type"), Some("llm"));
+    assert_eq!(chat.attr_str("confident.llm.model"), Some(b.model));
+    assert_eq!(
+        chat.attr_i64("confident.llm.input_token_count"),
+        Some(input)
+    );
+    assert_eq!(
+        chat.attr_i64("confident.llm.output_token_count"),
+        Some(output)
+    );
+    assert!(
+        spans
+            .iter()
+            .all(|s| !s.attributes.contains_key("gen_ai.system")),
+        "the deprecated gen_ai.system must not be emitted"
+    );
+
+    ChatTree {
+        gateway_server,
+        agent,
+        retrieval_server,
+        retrieval,
+        llm_server,
+        chat,
+    }
 }
