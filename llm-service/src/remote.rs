@@ -154,6 +154,14 @@ impl RemoteChat {
                 Fact::Input(query),
             ],
         );
+        let messages = Self::messages(query, contexts);
+        dialects::record(
+            &span,
+            &[Fact::ChatInput {
+                system: Some(&messages[0].1),
+                user: &messages[1].1,
+            }],
+        );
         let result = self.call(query, contexts).instrument(span.clone()).await;
         match &result {
             Ok((completion, response_id)) => dialects::record(
@@ -170,6 +178,10 @@ impl RemoteChat {
                         output: Some(completion.usage.output_tokens),
                     },
                     Fact::Output(&completion.answer),
+                    Fact::ChatOutput {
+                        text: &completion.answer,
+                        finish_reason: &completion.finish_reason,
+                    },
                 ],
             ),
             Err(err) => {

@@ -17,7 +17,9 @@ use support::SPANS_PER_CHAT;
 const QUESTION: &str = "What does the traceparent header contain?";
 const EMBEDDER: &str = "ragtrace-hashing-384";
 const MODEL: &str = "ragtrace-extractive-v1";
-const CONTENT_KEYS: [&str; 5] = [
+const CONTENT_KEYS: [&str; 7] = [
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
     "confident.trace.input",
     "confident.trace.output",
     "confident.span.input",
@@ -192,6 +194,23 @@ async fn content_is_recorded_only_when_capture_is_enabled() {
         tree.chat.attr_str("confident.span.output"),
         body["answer"].as_str()
     );
+
+    // The GenAI content keys, in the conventions' message schema.
+    let input: Value =
+        serde_json::from_str(tree.chat.attr_str("gen_ai.input.messages").unwrap()).unwrap();
+    assert_eq!(input[0]["role"], "user");
+    assert_eq!(input[0]["parts"][0]["type"], "text");
+    assert!(
+        input[0]["parts"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains(QUESTION)
+    );
+    let output: Value =
+        serde_json::from_str(tree.chat.attr_str("gen_ai.output.messages").unwrap()).unwrap();
+    assert_eq!(output[0]["role"], "assistant");
+    assert_eq!(output[0]["parts"][0]["content"], body["answer"]);
+    assert_eq!(output[0]["finish_reason"], "stop");
 
     // Captured content is redacted before it is recorded: nothing personal
     // or secret leaves the process, on any span of the trace.

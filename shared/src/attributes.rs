@@ -45,6 +45,12 @@ pub mod gen_ai {
     /// Conversation (thread) id, only when the caller gave one; never made up.
     pub const CONVERSATION_ID: &str = "gen_ai.conversation.id";
     pub const TOOL_NAME: &str = "gen_ai.tool.name";
+    /// Content (opt-in): JSON array of messages sent to the model.
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    /// Content (opt-in): JSON array of the model's output messages.
+    pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// Content (opt-in): JSON array of the system instruction parts.
+    pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
     pub const TOOL_DESCRIPTION: &str = "gen_ai.tool.description";
     pub const AGENT_NAME: &str = "gen_ai.agent.name";
 

@@ -100,6 +100,16 @@ pub enum Fact<'a> {
     TraceOutput(&'a str),
     /// The model that actually served the request (embeddings).
     ResponseModel(&'a str),
+    /// Content: the messages sent to a chat model (GenAI message schema).
+    ChatInput {
+        system: Option<&'a str>,
+        user: &'a str,
+    },
+    /// Content: the model's reply (GenAI message schema).
+    ChatOutput {
+        text: &'a str,
+        finish_reason: &'a str,
+    },
 }
 
 /// The dialects switched on for this process.
@@ -404,11 +414,36 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                 }
             }
             Fact::ResponseModel(model) => set(gen_ai::RESPONSE_MODEL, model.to_owned().into()),
+            // GenAI content keys: JSON in the conventions' message schema,
+            // `{"role", "parts": [{"type": "text", "content"}]}`.
+            Fact::ChatInput { system, user } if capture => {
+                if let Some(system) = system {
+                    let parts = serde_json::json!([{"type": "text", "content": clean(system)}]);
+                    set(gen_ai::SYSTEM_INSTRUCTIONS, parts.to_string().into());
+                }
+                let messages = serde_json::json!([
+                    {"role": "user", "parts": [{"type": "text", "content": clean(user)}]}
+                ]);
+                set(gen_ai::INPUT_MESSAGES, messages.to_string().into());
+            }
+            Fact::ChatOutput {
+                text,
+                finish_reason,
+            } if capture => {
+                let messages = serde_json::json!([{
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": clean(text)}],
+                    "finish_reason": finish_reason,
+                }]);
+                set(gen_ai::OUTPUT_MESSAGES, messages.to_string().into());
+            }
             Fact::Input(_)
             | Fact::Output(_)
             | Fact::Documents(_)
             | Fact::TraceInput(_)
-            | Fact::TraceOutput(_) => {}
+            | Fact::TraceOutput(_)
+            | Fact::ChatInput { .. }
+            | Fact::ChatOutput { .. } => {}
         }
     }
 }

@@ -92,6 +92,12 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
                 max_tokens: Some(config.max_output_tokens),
             },
             Fact::Input(query),
+            // What the offline model conceptually reads (its token count is
+            // the input usage).
+            Fact::ChatInput {
+                system: None,
+                user: &generator::prompt_text(query, contexts),
+            },
         ],
     );
     let generation = span.in_scope(|| generator::generate(query, contexts, config));
@@ -109,6 +115,10 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
                 output: Some(generation.output_tokens),
             },
             Fact::Output(&generation.answer),
+            Fact::ChatOutput {
+                text: &generation.answer,
+                finish_reason: generation.finish_reason.as_str(),
+            },
         ],
     );
     drop(span);
