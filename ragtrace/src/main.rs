@@ -186,7 +186,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let ready_in = pipeline.wait_ready(Duration::from_secs(30)).await?;
     let gateway = topology.url(Service::Gateway);
     eprintln!(
-        "\nragtrace is up in {} ms. Ask it something:\n\n  curl -s {gateway}/chat -H 'content-type: application/json' \\\n    -d '{{\"query\": \"What does the traceparent header contain?\"}}'\n\n  or: cargo run -q -p ragtrace -- chat \"What does the traceparent header contain?\"\n\nCtrl-C stops everything.\n",
+        "\nragtrace is up in {} ms. Ask it something:\n\n  curl -s {gateway}/chat -H 'content-type: application/json' \\\n    -d '{{\"query\": \"What does the traceparent header contain?\"}}'\n\n  or: cargo run -q --release -p ragtrace -- chat \"What does the traceparent header contain?\"\n\nCtrl-C stops everything.\n",
         ready_in.as_millis()
     );
 
