@@ -197,21 +197,14 @@ impl RemoteChat {
         contexts: &[Context],
     ) -> Result<(Completion, String), ProviderError> {
         let request = self.request(query, contexts)?;
-        // async-openai retries 429/5xx/connection errors (3 times, with
-        // backoff; generation has no side effects, so that is safe); the
-        // deadline bounds the whole call, retries included.
-        let response = tokio::time::timeout(
-            self.settings.timeout,
-            self.endpoint.client.chat().create(request),
-        )
-        .await
-        .map_err(|_| ProviderError::Timeout {
-            provider: self.endpoint.provider.clone(),
-            after: self.settings.timeout,
-        })?
-        .map_err(|err| {
-            ProviderError::from_openai(&self.endpoint.provider, err, &self.settings.api_key)
-        })?;
+        // Generation has no side effects, so the client's retries are safe.
+        let response = self
+            .endpoint
+            .call(
+                self.settings.timeout,
+                self.endpoint.client.chat().create(request),
+            )
+            .await?;
         let choice =
             response
                 .choices

@@ -152,20 +152,13 @@ impl RemoteEmbedder {
             .input(EmbeddingInput::StringArray(texts.to_vec()))
             .build()
             .map_err(|err| invalid(err.to_string()))?;
-        // async-openai retries 429/5xx/connection errors (3 times, with
-        // backoff); the deadline bounds the whole call, retries included.
-        let response = tokio::time::timeout(
-            self.settings.timeout,
-            self.endpoint.client.embeddings().create(request),
-        )
-        .await
-        .map_err(|_| ProviderError::Timeout {
-            provider: self.endpoint.provider.clone(),
-            after: self.settings.timeout,
-        })?
-        .map_err(|err| {
-            ProviderError::from_openai(&self.endpoint.provider, err, &self.settings.api_key)
-        })?;
+        let response = self
+            .endpoint
+            .call(
+                self.settings.timeout,
+                self.endpoint.client.embeddings().create(request),
+            )
+            .await?;
         if response.data.len() != texts.len() {
             return Err(invalid(format!(
                 "{} embeddings for {} inputs",

@@ -40,6 +40,8 @@ pub struct Endpoint {
     pub provider: String,
     pub host: String,
     pub port: u16,
+    /// Kept only to redact it from provider error messages.
+    api_key: Secret,
 }
 
 impl Endpoint {
@@ -53,7 +55,27 @@ impl Endpoint {
             provider: provider_name(base_url, provider_override),
             host,
             port,
+            api_key: api_key.clone(),
         }
+    }
+
+    /// Await one API call within `deadline`, classifying its failure.
+    ///
+    /// async-openai retries 429, 5xx and refused connections (3 times, with
+    /// backoff); the deadline bounds the whole call, retries included, so a
+    /// retry never outlives the caller's own timeout.
+    pub async fn call<T>(
+        &self,
+        deadline: std::time::Duration,
+        call: impl std::future::Future<Output = Result<T, async_openai::error::OpenAIError>>,
+    ) -> Result<T, ProviderError> {
+        tokio::time::timeout(deadline, call)
+            .await
+            .map_err(|_| ProviderError::Timeout {
+                provider: self.provider.clone(),
+                after: deadline,
+            })?
+            .map_err(|err| ProviderError::from_openai(&self.provider, err, &self.api_key))
     }
 }
 
