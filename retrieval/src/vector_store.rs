@@ -242,22 +242,9 @@ impl VectorStore {
     pub async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Context>, StoreError> {
         let span = self.span("search");
         let result = match self {
-            Self::Memory { index, .. } => {
+            Self::Memory { index, collection } => {
                 let _entered = span.enter();
-                let guard = index.read().expect("index lock");
-                let index = guard
-                    .as_ref()
-                    .ok_or_else(|| StoreError::Failed("index not loaded".into()))?;
-                Ok(index
-                    .search(vector, top_k)
-                    .into_iter()
-                    .map(|hit| Context {
-                        id: hit.chunk.id.clone(),
-                        source: hit.chunk.source.clone(),
-                        text: hit.chunk.text.clone(),
-                        score: hit.score,
-                    })
-                    .collect())
+                memory_search(index, collection, vector, top_k)
             }
             Self::Qdrant(q) => q.search(vector, top_k).instrument(span.clone()).await,
         };
@@ -299,6 +286,37 @@ impl VectorStore {
             }),
         }
     }
+}
+
+fn memory_search(
+    index: &RwLock<Option<VectorIndex>>,
+    collection: &str,
+    vector: &[f32],
+    top_k: usize,
+) -> Result<Vec<Context>, StoreError> {
+    let guard = index.read().expect("index lock");
+    let index = guard
+        .as_ref()
+        .ok_or_else(|| StoreError::Failed("index not loaded".into()))?;
+    // The index panics on a vector of another dimension; a remote embedder
+    // that changed models under us must not crash the service.
+    if vector.len() != index.dimension() {
+        return Err(StoreError::DimensionMismatch {
+            collection: collection.to_owned(),
+            existing: index.dimension() as u64,
+            wanted: vector.len() as u64,
+        });
+    }
+    Ok(index
+        .search(vector, top_k)
+        .into_iter()
+        .map(|hit| Context {
+            id: hit.chunk.id.clone(),
+            source: hit.chunk.source.clone(),
+            text: hit.chunk.text.clone(),
+            score: hit.score,
+        })
+        .collect())
 }
 
 fn record<T>(span: &Span, result: &Result<T, StoreError>) {
@@ -416,6 +434,40 @@ fn payload_str(payload: &HashMap<String, Value>, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::point_id;
+
+    #[test]
+    fn a_query_of_another_dimension_is_an_error_not_a_panic() {
+        use super::{StoreError, memory_search};
+        use crate::chunker::Chunk;
+        use crate::index::VectorIndex;
+        let mut index = VectorIndex::new(3);
+        let chunk = Chunk {
+            id: "a#0".into(),
+            source: "a".into(),
+            title: "A".into(),
+            text: "a".into(),
+        };
+        index.insert(chunk, vec![1.0, 0.0, 0.0]).unwrap();
+        let index = std::sync::RwLock::new(Some(index));
+        let err = memory_search(&index, "c", &[1.0, 0.0], 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::DimensionMismatch {
+                    existing: 3,
+                    wanted: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            memory_search(&index, "c", &[1.0, 0.0, 0.0], 1)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
 
     #[test]
     fn point_ids_are_stable_and_distinct() {
