@@ -22,39 +22,18 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = GeneratorConfig::default();
-        let max_tokens = config::env_opt("LLM_MAX_TOKENS")
-            .map(|_| config::env_or("LLM_MAX_TOKENS", 0u32))
-            .transpose()?;
-        let remote = match (
-            config::env_opt("LLM_BASE_URL"),
-            config::env_opt("LLM_MODEL"),
-        ) {
-            (Some(base_url), Some(model)) => Some(RemoteChatSettings {
+        let max_tokens = config::env_parsed("LLM_MAX_TOKENS")?;
+        let remote = match config::env_pair("LLM_BASE_URL", "LLM_MODEL")? {
+            Some((base_url, model)) => Some(RemoteChatSettings {
                 base_url,
                 model,
                 api_key: shared::genai::api_key("LLM_API_KEY"),
                 provider: config::env_opt("LLM_PROVIDER"),
-                temperature: config::env_opt("LLM_TEMPERATURE")
-                    .map(|_| config::env_or("LLM_TEMPERATURE", 0.0f32))
-                    .transpose()?,
+                temperature: config::env_parsed("LLM_TEMPERATURE")?,
                 max_tokens,
                 timeout: config::env_millis("LLM_TIMEOUT_MS", 15_000)?,
             }),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(ConfigError {
-                    name: "LLM_MODEL",
-                    value: String::new(),
-                    reason: "must be set when LLM_BASE_URL is".into(),
-                });
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError {
-                    name: "LLM_BASE_URL",
-                    value: String::new(),
-                    reason: "must be set when LLM_MODEL is".into(),
-                });
-            }
+            None => None,
         };
         Ok(Self {
             listen_addr: config::listen_addr(DEFAULT_LISTEN_ADDR)?,

@@ -54,32 +54,15 @@ impl Settings {
             url,
             api_key: config::env_opt("QDRANT_API_KEY"),
         });
-        let remote_embedder = match (
-            config::env_opt("EMBEDDINGS_BASE_URL"),
-            config::env_opt("EMBEDDINGS_MODEL"),
-        ) {
-            (Some(base_url), Some(model)) => Some(RemoteEmbedderSettings {
+        let remote_embedder = match config::env_pair("EMBEDDINGS_BASE_URL", "EMBEDDINGS_MODEL")? {
+            Some((base_url, model)) => Some(RemoteEmbedderSettings {
                 base_url,
                 model,
                 api_key: shared::genai::api_key("EMBEDDINGS_API_KEY"),
                 provider: config::env_opt("EMBEDDINGS_PROVIDER"),
                 timeout: config::env_millis("EMBEDDINGS_TIMEOUT_MS", 4_000)?,
             }),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(ConfigError {
-                    name: "EMBEDDINGS_MODEL",
-                    value: String::new(),
-                    reason: "must be set when EMBEDDINGS_BASE_URL is".into(),
-                });
-            }
-            (None, Some(_)) => {
-                return Err(ConfigError {
-                    name: "EMBEDDINGS_BASE_URL",
-                    value: String::new(),
-                    reason: "must be set when EMBEDDINGS_MODEL is".into(),
-                });
-            }
+            None => None,
         };
         Ok(Self {
             listen_addr: config::listen_addr(DEFAULT_LISTEN_ADDR)?,

@@ -56,3 +56,40 @@ pub fn env_millis(name: &'static str, default_ms: u64) -> Result<Duration, Confi
 pub fn env_opt(name: &'static str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// `name` parsed as `T` when set, `None` when unset or blank.
+pub fn env_parsed<T>(name: &'static str) -> Result<Option<T>, ConfigError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    env_opt(name)
+        .map(|value| {
+            value.trim().parse().map_err(|err: T::Err| ConfigError {
+                name,
+                reason: err.to_string(),
+                value,
+            })
+        })
+        .transpose()
+}
+
+/// Two variables that only make sense together (a base URL and a model):
+/// both values, or `None` when neither is set; an error naming the missing
+/// one when only one is.
+pub fn env_pair(
+    first: &'static str,
+    second: &'static str,
+) -> Result<Option<(String, String)>, ConfigError> {
+    let missing = |name, other| ConfigError {
+        name,
+        value: String::new(),
+        reason: format!("must be set when {other} is"),
+    };
+    match (env_opt(first), env_opt(second)) {
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(missing(second, first)),
+        (None, Some(_)) => Err(missing(first, second)),
+    }
+}

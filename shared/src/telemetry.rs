@@ -200,10 +200,7 @@ impl Drop for TelemetryGuard {
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     // (1) The propagator, set globally: the server middleware extracts with it,
     // the outbound helper injects with it (see `crate::propagation`).
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ]));
+    global::set_text_map_propagator(w3c_propagator());
 
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
@@ -379,6 +376,15 @@ fn build_exporter() -> Result<BuiltExporter, TelemetryError> {
         }
         other => Err(TelemetryError::UnsupportedProtocol(other.to_owned())),
     }
+}
+
+/// The propagator every service installs globally: W3C TraceContext
+/// (`traceparent`, `tracestate`) plus W3C Baggage.
+pub fn w3c_propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ])
 }
 
 /// Whether prompts, retrieved text and answers may be recorded on spans.

@@ -3,31 +3,20 @@
 //! injector writes them back out for the next hop. If the OpenTelemetry,
 //! tracing-opentelemetry and propagator wiring ever disagree, these fail.
 
+mod common;
+
+use common::with_tracing;
+
 use actix_web::http::header::HeaderMap;
 use actix_web::test::TestRequest;
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry::trace::TraceContextExt;
 use shared::propagation::{extract_context, inject_context};
 use shared::server::ServerSpan;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
-
-fn with_tracing(test: impl FnOnce()) {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
-            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
-        ]),
-    );
-    let provider = SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    tracing::subscriber::with_default(subscriber, test);
-}
 
 #[test]
 fn server_span_joins_the_callers_trace_and_injects_its_own_span_id() {

@@ -20,34 +20,23 @@
 //!
 //! All cases run, then every failure is reported together.
 
+mod common;
+
+use common::with_tracing;
+
 use actix_web::http::header::HeaderMap;
 use actix_web::test::TestRequest;
-use opentelemetry::trace::{TraceContextExt, TraceId, TracerProvider as _};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry::trace::{TraceContextExt, TraceId};
 use shared::propagation::{MAX_BAGGAGE_BYTES, extract_context, inject_context};
 use shared::server::ServerSpan;
 use tracing_actix_web::RootSpanBuilder;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 /// The ids the public suite uses.
 const TRACE_ID: &str = "12345678901234567890123456789012";
 const PARENT_ID: &str = "1234567890123456";
 const TP_SAMPLED: &str = "00-12345678901234567890123456789012-1234567890123456-01";
 const TP_NOT_SAMPLED: &str = "00-12345678901234567890123456789012-1234567890123456-00";
-
-fn with_tracing(test: impl FnOnce()) {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-            Box::new(opentelemetry_sdk::propagation::TraceContextPropagator::new()),
-            Box::new(opentelemetry_sdk::propagation::BaggagePropagator::new()),
-        ]),
-    );
-    let provider = SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    tracing::subscriber::with_default(subscriber, test);
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trace {
