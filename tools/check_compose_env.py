@@ -87,6 +87,8 @@ CONST_DEF_RE = re.compile(
     r"\b(?:const|static)\s+([A-Z][A-Z0-9_]*)\s*:\s*&\s*(?:'static\s+)?str\s*=\s*\"([A-Z][A-Z0-9_]*)\""
 )
 LISTEN_ADDR_CALL_RE = re.compile(r"\blisten_addr\s*\(")
+# env_pair("A", "B"): two variables read together (shared::config::env_pair)
+ENV_PAIR_RE = re.compile(r"\benv_pair\s*\(\s*\"([A-Z][A-Z0-9_]*)\"\s*,\s*\"([A-Z][A-Z0-9_]*)\"")
 # ${NAME...} in compose.yaml, not the $${...} escape
 INTERPOLATION_RE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 # `#NAME=value` or `NAME=value` at the start of a line: a documented setting
@@ -217,6 +219,8 @@ def vars_read_in(crates: list[Path]) -> set[str]:
         consts.update(CONST_DEF_RE.findall(text))
     for text in texts:
         names.update(CALL_LITERAL_RE.findall(text))
+        for pair in ENV_PAIR_RE.findall(text):
+            names.update(pair)
         names.update(consts[c] for c in CALL_CONST_RE.findall(text) if c in consts)
         if LISTEN_ADDR_CALL_RE.search(text):
             names.add("LISTEN_ADDR")
