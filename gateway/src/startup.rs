@@ -17,6 +17,10 @@ pub fn build(settings: &Settings) -> anyhow::Result<Application> {
             .service(
                 post_resource("/chat", routes::chat)
                     .wrap(actix_web::middleware::from_fn(routes::require_api_key)),
+            )
+            .service(
+                post_resource("/chat/stream", routes::chat_stream)
+                    .wrap(actix_web::middleware::from_fn(routes::require_api_key)),
             );
     })?;
     Ok(application)

@@ -40,6 +40,7 @@ impl Settings {
             generator: GeneratorConfig {
                 max_sentences: config::env_or("GENERATOR_MAX_SENTENCES", defaults.max_sentences)?,
                 max_output_tokens: max_tokens.map_or(defaults.max_output_tokens, u64::from),
+                stream_chunk_delay: config::env_millis("GENERATOR_STREAM_DELAY_MS", 0)?,
             },
             remote,
         })

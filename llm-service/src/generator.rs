@@ -91,6 +91,8 @@ pub struct GeneratorConfig {
     /// Token cap on the answer, counted with
     /// [`count_tokens`] (default 256).
     pub max_output_tokens: u64,
+    /// Pause between streamed chunks (`/generate/stream`; default none).
+    pub stream_chunk_delay: std::time::Duration,
 }
 
 impl Default for GeneratorConfig {
@@ -98,6 +100,7 @@ impl Default for GeneratorConfig {
         Self {
             max_sentences: 3,
             max_output_tokens: 256,
+            stream_chunk_delay: std::time::Duration::ZERO,
         }
     }
 }

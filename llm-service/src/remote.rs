@@ -7,18 +7,23 @@
 //! response id and model, finish reasons, token usage. The API key never
 //! reaches a span, a log line or an error body.
 
-use std::time::Duration;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageArgs,
-    ChatCompletionRequestUserMessageArgs, CreateChatCompletionRequest,
-    CreateChatCompletionRequestArgs,
+    ChatCompletionRequestUserMessageArgs, ChatCompletionResponseStream,
+    ChatCompletionStreamOptions, CreateChatCompletionRequest, CreateChatCompletionRequestArgs,
 };
+use futures_util::{Stream, StreamExt};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
+use shared::error::ErrorBody;
 use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use shared::wire::{Context, Usage};
+use shared::wire::{StreamDone, StreamEvent};
 use tracing::Instrument;
+use tracing::Span;
 
 /// The system instructions of the RAG prompt.
 pub const SYSTEM_INSTRUCTIONS: &str = "You answer questions using only the numbered context passages \
@@ -125,19 +130,15 @@ impl RemoteChat {
         request.build().map_err(invalid)
     }
 
-    /// One chat completion inside a `chat {model}` CLIENT span.
-    pub async fn complete(
-        &self,
-        query: &str,
-        contexts: &[Context],
-    ) -> Result<Completion, ProviderError> {
+    /// The `chat {model}` CLIENT span, with the request facts.
+    fn span(&self, query: &str, contexts: &[Context]) -> Span {
         let model = &self.settings.model;
         let span = tracing::info_span!(
             "chat",
             otel.name = %format!("{} {model}", gen_ai::operation::CHAT),
             otel.kind = "client",
             "server.address" = %self.endpoint.host,
-            "server.port" = self.endpoint.port,
+            "server.port" = i64::from(self.endpoint.port),
         );
         dialects::record(
             &span,
@@ -162,28 +163,21 @@ impl RemoteChat {
                 user: &messages[1].1,
             }],
         );
+        span
+    }
+
+    /// One chat completion inside a `chat {model}` CLIENT span.
+    pub async fn complete(
+        &self,
+        query: &str,
+        contexts: &[Context],
+    ) -> Result<Completion, ProviderError> {
+        let span = self.span(query, contexts);
         let result = self.call(query, contexts).instrument(span.clone()).await;
         match &result {
-            Ok((completion, response_id)) => dialects::record(
-                &span,
-                &[
-                    Fact::ChatResponse {
-                        id: Some(response_id),
-                        model: &completion.model,
-                        finish_reason: &completion.finish_reason,
-                    },
-                    // Usage exactly as the API reported it.
-                    Fact::Usage {
-                        input: completion.usage.input_tokens,
-                        output: Some(completion.usage.output_tokens),
-                    },
-                    Fact::Output(&completion.answer),
-                    Fact::ChatOutput {
-                        text: &completion.answer,
-                        finish_reason: &completion.finish_reason,
-                    },
-                ],
-            ),
+            Ok((completion, response_id)) => {
+                record_completion(&span, completion, Some(response_id))
+            }
             Err(err) => {
                 shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string())
             }
@@ -232,5 +226,181 @@ impl RemoteChat {
             },
             response.id,
         ))
+    }
+}
+
+/// Response facts, exactly as the API reported them.
+fn record_completion(span: &Span, completion: &Completion, response_id: Option<&str>) {
+    dialects::record(
+        span,
+        &[
+            Fact::ChatResponse {
+                id: response_id,
+                model: &completion.model,
+                finish_reason: &completion.finish_reason,
+            },
+            Fact::Usage {
+                input: completion.usage.input_tokens,
+                output: Some(completion.usage.output_tokens),
+            },
+            Fact::Output(&completion.answer),
+            Fact::ChatOutput {
+                text: &completion.answer,
+                finish_reason: &completion.finish_reason,
+            },
+        ],
+    );
+}
+
+/// A chat answer being streamed: its `chat {model}` span (open until the
+/// stream ends), when the request started, and the events.
+pub struct ChatStream {
+    pub span: Span,
+    pub started: Instant,
+    pub events: Pin<Box<dyn Stream<Item = StreamEvent>>>,
+}
+
+impl RemoteChat {
+    /// One streamed chat completion (`"stream": true` with
+    /// `stream_options.include_usage`, so the API's last chunk reports the
+    /// token usage) inside a `chat {model}` CLIENT span.
+    ///
+    /// Errors before the first chunk (the API refusing the request) are
+    /// returned; later ones become an `error` event. `LLM_TIMEOUT_MS` bounds
+    /// the wait for the response head and then for each chunk.
+    pub async fn stream(
+        &self,
+        query: &str,
+        contexts: &[Context],
+    ) -> Result<ChatStream, ProviderError> {
+        let started = Instant::now();
+        let span = self.span(query, contexts);
+        dialects::record(&span, &[Fact::Streaming]);
+        let opened = async {
+            let mut request = self.request(query, contexts)?;
+            request.stream_options = Some(ChatCompletionStreamOptions {
+                include_usage: Some(true),
+                include_obfuscation: None,
+            });
+            self.endpoint
+                .call(
+                    self.settings.timeout,
+                    self.endpoint.client.chat().create_stream(request),
+                )
+                .await
+        }
+        .instrument(span.clone())
+        .await;
+        let chunks = match opened {
+            Ok(chunks) => chunks,
+            Err(err) => {
+                shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string());
+                return Err(err);
+            }
+        };
+        let state = Accumulator {
+            chunks,
+            endpoint: self.endpoint.clone(),
+            timeout: self.settings.timeout,
+            span: span.clone(),
+            completion: Completion {
+                answer: String::new(),
+                model: self.settings.model.clone(),
+                usage: Usage::default(),
+                finish_reason: "unknown".to_owned(),
+            },
+            response_id: None,
+            ended: false,
+        };
+        let events = futures_util::stream::unfold(state, |mut state| async move {
+            let event = state.next_event().await?;
+            Some((event, state))
+        });
+        Ok(ChatStream {
+            span,
+            started,
+            events: Box::pin(events),
+        })
+    }
+}
+
+/// Turns the API's chunks into our events, keeping what the span needs.
+struct Accumulator {
+    chunks: ChatCompletionResponseStream,
+    endpoint: Endpoint,
+    timeout: Duration,
+    span: Span,
+    completion: Completion,
+    response_id: Option<String>,
+    ended: bool,
+}
+
+impl Accumulator {
+    async fn next_event(&mut self) -> Option<StreamEvent> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let next = tokio::time::timeout(self.timeout, self.chunks.next()).await;
+            let chunk = match next {
+                Err(_) => {
+                    return Some(self.fail(ProviderError::Timeout {
+                        provider: self.endpoint.provider.clone(),
+                        after: self.timeout,
+                    }));
+                }
+                Ok(None) => return Some(self.finish()),
+                Ok(Some(Err(err))) => {
+                    let err = self.endpoint.error(err);
+                    return Some(self.fail(err));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            self.response_id.get_or_insert(chunk.id);
+            self.completion.model = chunk.model;
+            if let Some(usage) = chunk.usage {
+                self.completion.usage = Usage {
+                    input_tokens: u64::from(usage.prompt_tokens),
+                    output_tokens: u64::from(usage.completion_tokens),
+                };
+            }
+            let Some(choice) = chunk.choices.into_iter().next() else {
+                continue;
+            };
+            if let Some(reason) = choice
+                .finish_reason
+                .and_then(|reason| serde_json::to_value(reason).ok())
+                .and_then(|value| value.as_str().map(str::to_owned))
+            {
+                self.completion.finish_reason = reason;
+            }
+            match choice.delta.content {
+                Some(text) if !text.is_empty() => {
+                    self.completion.answer.push_str(&text);
+                    return Some(StreamEvent::Delta(text));
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    fn finish(&mut self) -> StreamEvent {
+        self.ended = true;
+        record_completion(&self.span, &self.completion, self.response_id.as_deref());
+        StreamEvent::Done(StreamDone {
+            model: self.completion.model.clone(),
+            usage: self.completion.usage,
+            finish_reason: self.completion.finish_reason.clone(),
+            trace_id: None,
+        })
+    }
+
+    fn fail(&mut self, err: ProviderError) -> StreamEvent {
+        self.ended = true;
+        StreamEvent::Error(ErrorBody {
+            error: err.code(Api::Chat).to_owned(),
+            message: err.to_string(),
+            trace_id: shared::telemetry::current_trace_id(),
+        })
     }
 }

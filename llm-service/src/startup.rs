@@ -25,7 +25,8 @@ pub fn build(settings: &Settings) -> anyhow::Result<Application> {
     let application = Application::build(settings.listen_addr, move |cfg| {
         cfg.app_data(model.clone())
             .route("/readyz", web::get().to(routes::readyz))
-            .service(post_resource("/generate", routes::generate));
+            .service(post_resource("/generate", routes::generate))
+            .service(post_resource("/generate/stream", routes::generate_stream));
     })?;
     Ok(application)
 }

@@ -15,7 +15,8 @@ pub fn build(settings: &Settings) -> anyhow::Result<Application> {
         cfg.app_data(web::Data::new(awc::Client::default()))
             .app_data(downstreams.clone())
             .route("/readyz", web::get().to(routes::readyz))
-            .service(post_resource("/process", routes::process));
+            .service(post_resource("/process", routes::process))
+            .service(post_resource("/process/stream", routes::process_stream));
     })?;
     Ok(application)
 }

@@ -108,7 +108,7 @@ impl RemoteEmbedder {
             otel.name = %format!("embeddings {model}"),
             otel.kind = "client",
             "server.address" = %self.endpoint.host,
-            "server.port" = self.endpoint.port,
+            "server.port" = i64::from(self.endpoint.port),
         );
         dialects::record(
             &span,

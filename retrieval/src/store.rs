@@ -138,8 +138,8 @@ impl Store {
             otel.name = %format!("ingest {}", self.collection()),
             otel.kind = "internal",
             "gen_ai.data_source.id" = %self.collection(),
-            "ragtrace.ingest.chunks" = chunks.len(),
-            "ragtrace.ingest.batch_size" = INGEST_BATCH,
+            "ragtrace.ingest.chunks" = chunks.len() as i64,
+            "ragtrace.ingest.batch_size" = INGEST_BATCH as i64,
         );
         let result = async {
             let mut batches = 0;
@@ -148,8 +148,8 @@ impl Store {
                     "ingest batch",
                     otel.name = %format!("ingest_batch {}", self.collection()),
                     otel.kind = "internal",
-                    "ragtrace.ingest.batch" = n,
-                    "ragtrace.ingest.chunks" = batch.len(),
+                    "ragtrace.ingest.batch" = n as i64,
+                    "ragtrace.ingest.chunks" = batch.len() as i64,
                 );
                 async {
                     // The title is embedded with the passage: it names the

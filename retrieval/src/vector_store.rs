@@ -177,7 +177,7 @@ impl VectorStore {
                 "db.operation.name" = operation,
                 "db.collection.name" = %q.collection,
                 "server.address" = %q.host,
-                "server.port" = q.port,
+                "server.port" = i64::from(q.port),
                 "db.response.returned_rows" = tracing::field::Empty,
             ),
         }
@@ -249,7 +249,7 @@ impl VectorStore {
             Self::Qdrant(q) => q.search(vector, top_k).instrument(span.clone()).await,
         };
         if let Ok(contexts) = &result {
-            span.record(db::RESPONSE_RETURNED_ROWS, contexts.len());
+            span.record(db::RESPONSE_RETURNED_ROWS, contexts.len() as i64);
         }
         record(&span, &result);
         result

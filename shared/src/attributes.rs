@@ -65,7 +65,11 @@ pub mod gen_ai {
 
     pub const REQUEST_TOP_P: &str = "gen_ai.request.top_p";
     pub const REQUEST_SEED: &str = "gen_ai.request.seed";
+    /// bool: the response was requested as a stream of chunks.
     pub const REQUEST_STREAM: &str = "gen_ai.request.stream";
+    /// double, seconds: from sending the request to the first content chunk
+    /// of a streamed response.
+    pub const RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
     pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
     pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
 
@@ -188,6 +192,9 @@ pub mod identity {
 pub mod baggage {
     pub const USER_ID: &str = "user_id";
     pub const SESSION_ID: &str = "session_id";
+    /// The request's tags, as a JSON array of strings (one baggage value can
+    /// hold any tag text that way; the propagator percent-encodes it).
+    pub const TAGS: &str = "tags";
 }
 
 /// Our own keys, for facts no convention covers. Namespaced `ragtrace.*`
@@ -200,4 +207,10 @@ pub mod ragtrace {
     /// The query after normalisation (length only unless content capture is on).
     pub const QUERY_CHARS: &str = "ragtrace.query.chars";
     pub const CONTEXTS_RETURNED: &str = "ragtrace.contexts.returned";
+    /// How a streamed response ended, on every span that carried it:
+    /// `completed` (done event sent), `error` (error event, or the stream
+    /// broke), `cancelled` (the client went away first).
+    pub const STREAM_OUTCOME: &str = "ragtrace.stream.outcome";
+    /// int: content chunks (delta events) a stream carried.
+    pub const STREAM_CHUNKS: &str = "ragtrace.stream.chunks";
 }

@@ -15,13 +15,14 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::http::header::ContentType;
 use actix_web::web::Bytes;
-use awc::error::SendRequestError;
+use awc::error::{PayloadError, SendRequestError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::error::{ApiError, ErrorBody};
+use crate::wire::StreamEvent;
 use crate::{propagation, telemetry};
 
 /// Largest response body we read from a downstream service.
@@ -119,6 +120,205 @@ impl Downstream {
     }
 }
 
+impl Downstream {
+    /// `POST {base}{path}` with `body` as JSON to a streaming endpoint: the
+    /// same CLIENT span and context injection as [`post_json`](Self::post_json),
+    /// but the span stays open while the events arrive and ends when the
+    /// returned [`EventStream`] finishes or is dropped.
+    ///
+    /// A non-2xx answer is an error before any event, exactly as for
+    /// `post_json`. After that, the configured timeout bounds the wait for
+    /// *each* event (an idle timeout), not the whole stream: a long answer is
+    /// fine, a stalled one is not.
+    pub async fn post_stream<Req: Serialize>(
+        &self,
+        client: &awc::Client,
+        path: &'static str,
+        body: &Req,
+    ) -> Result<EventStream, DownstreamError> {
+        let url = format!("{}{path}", self.base_url);
+        let call = Call {
+            service: self.service,
+            url: &url,
+            host: &self.host,
+            port: self.port,
+            timeout: self.timeout,
+        };
+        let span = call.span(&format!("POST {path}"));
+        let response = traced(span.clone(), async {
+            let mut response = call.send(client, body).await?;
+            let status = response.status();
+            if !status.is_success() {
+                let bytes = response.body().limit(MAX_RESPONSE_BYTES).await;
+                return Err(status_error(
+                    self.service,
+                    status,
+                    bytes.as_deref().unwrap_or_default(),
+                ));
+            }
+            let is_sse = response
+                .headers()
+                .get(actix_web::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if !is_sse {
+                return Err(DownstreamError::InvalidResponse {
+                    service: self.service,
+                    reason: "expected a text/event-stream response".into(),
+                });
+            }
+            Ok(response)
+        })
+        .await?;
+        Ok(EventStream {
+            service: self.service,
+            url,
+            body: Box::pin(response),
+            decoder: crate::sse::Decoder::new(),
+            idle: self.timeout,
+            deadline: Box::pin(actix_web::rt::time::sleep(self.timeout)),
+            span,
+            state: StreamState::Open,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    Open,
+    /// A `done` or `error` event arrived, or the stream failed.
+    Ended,
+}
+
+/// The events of a downstream's `text/event-stream` response, decoded into
+/// [`StreamEvent`]s, inside the call's CLIENT span.
+///
+/// Ends after the first terminal event (`done` or `error`). A connection that
+/// breaks, an idle timeout, an undecodable event, or a body that ends with no
+/// terminal event yield one `Err` and end the stream; the CLIENT span records
+/// each of those as an error. Dropping the stream early (our own caller went
+/// away) ends the span with `ragtrace.stream.outcome = cancelled`, and closes
+/// the connection, which is how the cancellation travels downstream.
+pub struct EventStream {
+    service: &'static str,
+    url: String,
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, PayloadError>>>>,
+    decoder: crate::sse::Decoder,
+    idle: Duration,
+    deadline: std::pin::Pin<Box<actix_web::rt::time::Sleep>>,
+    span: Span,
+    state: StreamState,
+}
+
+impl EventStream {
+    fn fail(&mut self, err: DownstreamError) -> Option<Result<StreamEvent, DownstreamError>> {
+        self.state = StreamState::Ended;
+        telemetry::record_error(&self.span, err.code(), &err.to_string());
+        self.span
+            .set_attribute(crate::attributes::ragtrace::STREAM_OUTCOME, "error");
+        crate::streaming::end_now(&self.span);
+        Some(Err(err))
+    }
+
+    fn invalid(&mut self, reason: String) -> Option<Result<StreamEvent, DownstreamError>> {
+        let service = self.service;
+        self.fail(DownstreamError::InvalidResponse { service, reason })
+    }
+}
+
+impl futures_util::Stream for EventStream {
+    type Item = Result<StreamEvent, DownstreamError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            if this.state == StreamState::Ended {
+                return Poll::Ready(None);
+            }
+            match this.decoder.next_event() {
+                Ok(Some(raw)) => {
+                    let event = match StreamEvent::parse(&raw.event, &raw.data) {
+                        Ok(event) => event,
+                        Err(reason) => return Poll::Ready(this.invalid(reason)),
+                    };
+                    match &event {
+                        StreamEvent::Done(_) => {
+                            this.state = StreamState::Ended;
+                            this.span.set_attribute(
+                                crate::attributes::ragtrace::STREAM_OUTCOME,
+                                "completed",
+                            );
+                        }
+                        StreamEvent::Error(body) => {
+                            // The callee failed mid-stream: for this hop that
+                            // is a failed call, like a 5xx.
+                            this.state = StreamState::Ended;
+                            telemetry::record_error(&this.span, &body.error, &body.message);
+                            this.span.set_attribute(
+                                crate::attributes::ragtrace::STREAM_OUTCOME,
+                                "error",
+                            );
+                        }
+                        _ => {}
+                    }
+                    if this.state == StreamState::Ended {
+                        crate::streaming::end_now(&this.span);
+                    }
+                    return Poll::Ready(Some(Ok(event)));
+                }
+                Ok(None) => {}
+                Err(err) => return Poll::Ready(this.invalid(err.to_string())),
+            }
+            match this.body.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.decoder.push(&bytes);
+                    let next = actix_web::rt::time::Instant::now() + this.idle;
+                    this.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    let err = DownstreamError::Unavailable {
+                        service: this.service,
+                        url: this.url.clone(),
+                        reason: format!("the event stream broke: {err}"),
+                    };
+                    return Poll::Ready(this.fail(err));
+                }
+                Poll::Ready(None) => {
+                    return Poll::Ready(
+                        this.invalid("the event stream ended before its done event".into()),
+                    );
+                }
+                Poll::Pending => {
+                    if this.deadline.as_mut().poll(cx).is_ready() {
+                        let err = DownstreamError::Timeout {
+                            service: this.service,
+                            url: this.url.clone(),
+                            after: this.idle,
+                        };
+                        return Poll::Ready(this.fail(err));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        if self.state == StreamState::Open {
+            // Our caller stopped listening before the callee finished.
+            self.span
+                .set_attribute(crate::attributes::ragtrace::STREAM_OUTCOME, "cancelled");
+            crate::streaming::end_now(&self.span);
+        }
+    }
+}
+
 /// `POST url` with `body` as JSON to any URL, through the same CLIENT span,
 /// context injection, timeout and error mapping as [`Downstream::post_json`].
 /// For callees with no fixed base URL (the W3C test harness hands its
@@ -184,7 +384,7 @@ impl Call<'_> {
             "http.request.method" = "POST",
             "url.full" = %self.url,
             "server.address" = %self.host,
-            "server.port" = self.port,
+            "server.port" = i64::from(self.port),
             "ragtrace.peer.service" = self.service,
             "http.response.status_code" = tracing::field::Empty,
         );
@@ -196,12 +396,31 @@ impl Call<'_> {
     }
 
     /// Send `body` as JSON and read the whole response. Runs inside the call's
-    /// CLIENT span (see [`traced`]); every outbound request goes through here.
+    /// CLIENT span (see [`traced`]).
     async fn exchange<Req: Serialize>(
         &self,
         client: &awc::Client,
         body: &Req,
     ) -> Result<(StatusCode, Bytes), DownstreamError> {
+        let mut response = self.send(client, body).await?;
+        let bytes = response
+            .body()
+            .limit(MAX_RESPONSE_BYTES)
+            .await
+            .map_err(|err| DownstreamError::InvalidResponse {
+                service: self.service,
+                reason: err.to_string(),
+            })?;
+        Ok((response.status(), bytes))
+    }
+
+    /// Send `body` as JSON and return the response once its head arrived.
+    /// Every outbound request, plain or streaming, goes through here.
+    async fn send<Req: Serialize>(
+        &self,
+        client: &awc::Client,
+        body: &Req,
+    ) -> Result<awc::ClientResponse, DownstreamError> {
         let mut request = client
             .post(self.url)
             .timeout(self.timeout)
@@ -212,7 +431,7 @@ impl Call<'_> {
         // the global composite propagator.
         propagation::inject_context(&Span::current().context(), request.headers_mut());
 
-        let mut response = request.send_json(body).await.map_err(|err| match err {
+        let response = request.send_json(body).await.map_err(|err| match err {
             SendRequestError::Timeout => DownstreamError::Timeout {
                 service: self.service,
                 url: self.url.to_owned(),
@@ -224,18 +443,11 @@ impl Call<'_> {
                 reason: other.to_string(),
             },
         })?;
-        let status = response.status();
-        Span::current().record("http.response.status_code", status.as_u16());
-
-        let bytes = response
-            .body()
-            .limit(MAX_RESPONSE_BYTES)
-            .await
-            .map_err(|err| DownstreamError::InvalidResponse {
-                service: self.service,
-                reason: err.to_string(),
-            })?;
-        Ok((status, bytes))
+        Span::current().record(
+            "http.response.status_code",
+            i64::from(response.status().as_u16()),
+        );
+        Ok(response)
     }
 }
 

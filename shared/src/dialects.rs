@@ -100,6 +100,11 @@ pub enum Fact<'a> {
     TraceOutput(&'a str),
     /// The model that actually served the request (embeddings).
     ResponseModel(&'a str),
+    /// The response was requested as a stream of chunks.
+    Streaming,
+    /// A streamed response's first content chunk arrived this long after
+    /// the request was sent.
+    TimeToFirstChunk(std::time::Duration),
     /// Content: the messages sent to a chat model (GenAI message schema).
     ChatInput {
         system: Option<&'a str>,
@@ -414,6 +419,11 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                 }
             }
             Fact::ResponseModel(model) => set(gen_ai::RESPONSE_MODEL, model.to_owned().into()),
+            Fact::Streaming => set(gen_ai::REQUEST_STREAM, true.into()),
+            Fact::TimeToFirstChunk(after) => set(
+                gen_ai::RESPONSE_TIME_TO_FIRST_CHUNK,
+                after.as_secs_f64().into(),
+            ),
             // GenAI content keys: JSON in the conventions' message schema,
             // `{"role", "parts": [{"type": "text", "content"}]}`.
             Fact::ChatInput { system, user } if capture => {

@@ -35,6 +35,7 @@ pub fn provider_name(base_url: &str, override_name: Option<&str>) -> String {
 /// An OpenAI-compatible API endpoint: the `async-openai` client, plus what
 /// its spans need to say about it (`gen_ai.provider.name`, `server.address`,
 /// `server.port`). Shared by the embeddings and the chat clients.
+#[derive(Clone)]
 pub struct Endpoint {
     pub client: async_openai::Client<async_openai::config::OpenAIConfig>,
     pub provider: String,
@@ -75,7 +76,13 @@ impl Endpoint {
                 provider: self.provider.clone(),
                 after: deadline,
             })?
-            .map_err(|err| ProviderError::from_openai(&self.provider, err, &self.api_key))
+            .map_err(|err| self.error(err))
+    }
+
+    /// Classify an error the API reported outside [`call`](Self::call), such
+    /// as one arriving mid-stream.
+    pub fn error(&self, err: async_openai::error::OpenAIError) -> ProviderError {
+        ProviderError::from_openai(&self.provider, err, &self.api_key)
     }
 }
 

@@ -34,5 +34,7 @@ pub mod logs;
 pub mod propagation;
 pub mod redact;
 pub mod server;
+pub mod sse;
+pub mod streaming;
 pub mod telemetry;
 pub mod wire;

@@ -62,9 +62,8 @@ use opentelemetry::Context;
 use opentelemetry::baggage::{Baggage, BaggageExt};
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TraceState;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::attributes::{baggage, confident, gen_ai, identity};
+use crate::attributes::baggage;
 
 /// Longest baggage value we copy onto a span.
 const MAX_RECORDED_BAGGAGE_VALUE: usize = 256;
@@ -412,11 +411,37 @@ fn baggage_too_large(headers: &HeaderMap) -> bool {
         .is_some_and(|value| value.len() > MAX_BAGGAGE_BYTES)
 }
 
-/// Copy the allow-listed baggage entries of `cx` onto `span`: `user_id` as
-/// `user.id` / `confident.trace.user_id`, `session_id` as `session.id` /
-/// `gen_ai.conversation.id` / `confident.trace.thread_id`. Everything else in
-/// the baggage is forwarded to the next hop but never recorded.
+/// Most tags, and longest tag, that [`record_baggage`] copies onto a span
+/// (the gateway accepts no more than this either).
+pub const MAX_TAGS: usize = 16;
+pub const MAX_TAG_CHARS: usize = 64;
+
+/// The `tags` baggage value: a JSON array of strings.
+pub fn encode_tags(tags: &[String]) -> String {
+    serde_json::to_string(tags).expect("strings serialize")
+}
+
+/// Read a `tags` baggage value; `None` unless it is a JSON array of at most
+/// [`MAX_TAGS`] non-empty strings of at most [`MAX_TAG_CHARS`] characters.
+pub fn decode_tags(value: &str) -> Option<Vec<String>> {
+    let tags: Vec<String> = serde_json::from_str(value).ok()?;
+    let valid = tags.len() <= MAX_TAGS
+        && tags
+            .iter()
+            .all(|t| !t.is_empty() && t.chars().count() <= MAX_TAG_CHARS);
+    valid.then_some(tags)
+}
+
+/// Copy the allow-listed baggage entries of `cx` onto `span`, through the
+/// dialect mapping like every other fact: `user_id` (`user.id`,
+/// `confident.trace.user_id`), `session_id` (`session.id`,
+/// `gen_ai.conversation.id`, `confident.trace.thread_id`) and `tags`
+/// (`confident.trace.tags`, `tag.tags`). Values over a size limit, or tags
+/// that are not a well-formed list, are not recorded. Everything else in the
+/// baggage is forwarded to the next hop but never recorded: it may hold
+/// anything.
 pub fn record_baggage(span: &tracing::Span, cx: &Context) {
+    use crate::dialects::{self, Fact};
     let baggage = cx.baggage();
     let value = |key: &str| {
         baggage
@@ -425,12 +450,15 @@ pub fn record_baggage(span: &tracing::Span, cx: &Context) {
             .filter(|v| !v.is_empty() && v.len() <= MAX_RECORDED_BAGGAGE_VALUE)
     };
     if let Some(user) = value(baggage::USER_ID) {
-        span.set_attribute(identity::USER_ID, user.clone());
-        span.set_attribute(confident::TRACE_USER_ID, user);
+        dialects::record(span, &[Fact::User(&user)]);
     }
     if let Some(session) = value(baggage::SESSION_ID) {
-        span.set_attribute(identity::SESSION_ID, session.clone());
-        span.set_attribute(gen_ai::CONVERSATION_ID, session.clone());
-        span.set_attribute(confident::TRACE_THREAD_ID, session);
+        dialects::record(span, &[Fact::Session(&session)]);
+    }
+    let tags = baggage
+        .get(baggage::TAGS)
+        .and_then(|v| decode_tags(v.as_str()));
+    if let Some(tags) = tags {
+        dialects::record(span, &[Fact::Tags(&tags)]);
     }
 }

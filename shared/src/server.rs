@@ -118,7 +118,12 @@ impl RootSpanBuilder for ServerSpan {
             Ok(response) => response.status(),
             Err(error) => error.as_response_error().status_code(),
         };
-        span.record("http.response.status_code", status.as_u16());
+        // i64, not u16: tracing-opentelemetry (0.33) has no `record_u64` for
+        // span fields, so an unsigned integer falls back to its Debug text
+        // and is exported as the *string* "200". The HTTP conventions say
+        // int, and backends filter on it as one. Every integer span field in
+        // ragtrace is recorded as i64 for this reason.
+        span.record("http.response.status_code", i64::from(status.as_u16()));
         // HTTP semconv: a SERVER span is an error only for 5xx; 4xx is the
         // client's problem (the error body and `error.type` still say what).
         if status.is_server_error() {

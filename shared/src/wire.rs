@@ -107,3 +107,94 @@ pub struct GenerateResponse {
     /// OpenAI-style finish reason: `stop`, `length`, ...
     pub finish_reason: String,
 }
+
+/// The streaming endpoints (`POST /chat/stream`, `/process/stream`,
+/// `/generate/stream`) answer `text/event-stream`: Server-Sent Events, one
+/// JSON object per event, in this order:
+///
+/// ```text
+/// event: contexts   data: {"contexts": [...]}          (gateway, query-processor)
+/// event: delta      data: {"text": "..."}              (zero or more)
+/// event: done       data: {"model", "usage", "finish_reason", "trace_id"?}
+/// event: error      data: {"error", "message", "trace_id"}   (instead of done)
+/// ```
+///
+/// A failure *before* the stream starts (bad input, a downstream refusing)
+/// is an ordinary JSON error response with its 4xx/5xx status; once the
+/// `200` and the first bytes are out, a failure can only be an `error` event.
+/// Exactly one of `done` or `error` ends a complete stream; a stream that
+/// stops without either was cut off.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Contexts(Vec<Context>),
+    Delta(String),
+    Done(StreamDone),
+    Error(crate::error::ErrorBody),
+}
+
+/// The last event of a successful stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamDone {
+    pub model: String,
+    pub usage: Usage,
+    pub finish_reason: String,
+    /// Set by the gateway, like [`ChatResponse::trace_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ContextsData {
+    contexts: Vec<Context>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeltaData {
+    text: String,
+}
+
+impl StreamEvent {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Contexts(_) => "contexts",
+            Self::Delta(_) => "delta",
+            Self::Done(_) => "done",
+            Self::Error(_) => "error",
+        }
+    }
+
+    /// Whether this event ends the stream.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Done(_) | Self::Error(_))
+    }
+
+    /// The event's JSON `data:` payload.
+    pub fn data(&self) -> String {
+        let data = match self {
+            Self::Contexts(contexts) => serde_json::to_string(&ContextsData {
+                contexts: contexts.clone(),
+            }),
+            Self::Delta(text) => serde_json::to_string(&DeltaData { text: text.clone() }),
+            Self::Done(done) => serde_json::to_string(done),
+            Self::Error(body) => serde_json::to_string(body),
+        };
+        data.expect("stream events serialize")
+    }
+
+    /// Parse one received event.
+    pub fn parse(event: &str, data: &str) -> Result<Self, String> {
+        let invalid = |err: serde_json::Error| format!("invalid {event:?} event: {err}");
+        match event {
+            "contexts" => serde_json::from_str::<ContextsData>(data)
+                .map(|d| Self::Contexts(d.contexts))
+                .map_err(invalid),
+            "delta" => serde_json::from_str::<DeltaData>(data)
+                .map(|d| Self::Delta(d.text))
+                .map_err(invalid),
+            "done" => serde_json::from_str(data).map(Self::Done).map_err(invalid),
+            "error" => serde_json::from_str(data).map(Self::Error).map_err(invalid),
+            other => Err(format!("unknown stream event {other:?}")),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
 use shared::attributes::{baggage, gen_ai};
@@ -7,10 +8,13 @@ use shared::client::DownstreamError;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::server::JsonBody;
+use shared::streaming;
 use shared::telemetry;
 use shared::wire::{
     ChatRequest, ChatResponse, MAX_QUERY_CHARS, MAX_TOP_K, ProcessRequest, ProcessResponse,
 };
+use shared::wire::{StreamDone, StreamEvent};
+use std::time::Instant;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -18,8 +22,7 @@ use crate::configuration::Settings;
 
 const AGENT_NAME: &str = "ragtrace";
 const MAX_ID_CHARS: usize = 128;
-const MAX_TAGS: usize = 16;
-const MAX_TAG_CHARS: usize = 64;
+use shared::propagation::{MAX_TAG_CHARS, MAX_TAGS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -98,47 +101,7 @@ pub async fn chat(
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ChatError> {
     validate(&request)?;
-
-    // The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, and the
-    // natural home of the trace-level keys (Confident AI's `confident.trace.*`).
-    let span = tracing::info_span!(
-        "invoke_agent",
-        otel.name = %format!("{} {AGENT_NAME}", gen_ai::operation::INVOKE_AGENT),
-        otel.kind = "internal",
-    );
-    dialects::record(
-        &span,
-        &[
-            Fact::Role(Role::Agent),
-            Fact::Agent { name: AGENT_NAME },
-            Fact::Trace {
-                name: "ragtrace chat",
-                environment: &settings.environment,
-            },
-            Fact::Input(&request.query),
-            Fact::TraceInput(&request.query),
-        ],
-    );
-
-    // User and session from the body become W3C baggage on the agent span's
-    // context. The outbound helper injects that context, so every downstream
-    // SERVER span records them (`shared::propagation::record_baggage`).
-    let mut entries = Vec::new();
-    if let Some(user) = &request.user_id {
-        entries.push(KeyValue::new(baggage::USER_ID, user.clone()));
-        dialects::record(&span, &[Fact::User(user)]);
-    }
-    if let Some(session) = &request.session_id {
-        entries.push(KeyValue::new(baggage::SESSION_ID, session.clone()));
-        dialects::record(&span, &[Fact::Session(session)]);
-    }
-    if !entries.is_empty() {
-        let _ = span.set_parent(Span::current().context().with_baggage(entries));
-    }
-    if let Some(tags) = &request.tags {
-        dialects::record(&span, &[Fact::Tags(tags)]);
-    }
-
+    let span = agent_span(&request, &settings);
     let result: Result<ProcessResponse, DownstreamError> = settings
         .query_processor
         .post_json(
@@ -174,4 +137,106 @@ pub async fn chat(
         model: processed.model,
         usage: processed.usage,
     }))
+}
+
+/// The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, and the natural
+/// home of the trace-level keys (Confident AI's `confident.trace.*`). Its
+/// context carries the request's user, session and tags as W3C baggage.
+fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
+    let span = tracing::info_span!(
+        "invoke_agent",
+        otel.name = %format!("{} {AGENT_NAME}", gen_ai::operation::INVOKE_AGENT),
+        otel.kind = "internal",
+    );
+    dialects::record(
+        &span,
+        &[
+            Fact::Role(Role::Agent),
+            Fact::Agent { name: AGENT_NAME },
+            Fact::Trace {
+                name: "ragtrace chat",
+                environment: &settings.environment,
+            },
+            Fact::Input(&request.query),
+            Fact::TraceInput(&request.query),
+        ],
+    );
+
+    // User, session and tags from the body become W3C baggage on the agent
+    // span's context. The outbound helper injects that context, so every
+    // downstream SERVER span records them (`shared::propagation::record_baggage`).
+    let mut entries = Vec::new();
+    if let Some(user) = &request.user_id {
+        entries.push(KeyValue::new(baggage::USER_ID, user.clone()));
+        dialects::record(&span, &[Fact::User(user)]);
+    }
+    if let Some(session) = &request.session_id {
+        entries.push(KeyValue::new(baggage::SESSION_ID, session.clone()));
+        dialects::record(&span, &[Fact::Session(session)]);
+    }
+    if let Some(tags) = &request.tags {
+        entries.push(KeyValue::new(
+            baggage::TAGS,
+            shared::propagation::encode_tags(tags),
+        ));
+        dialects::record(&span, &[Fact::Tags(tags)]);
+    }
+    if !entries.is_empty() {
+        let _ = span.set_parent(Span::current().context().with_baggage(entries));
+    }
+    span
+}
+
+/// `POST /chat/stream`: the same answer as Server-Sent Events — `contexts`,
+/// then `delta` chunks as the model writes, then `done` with the usage and
+/// the `trace_id` (see [`shared::wire::StreamEvent`]).
+///
+/// The agent span stays open until the stream ends and records how it ended
+/// (`ragtrace.stream.outcome`); a client that disconnects ends it as
+/// `cancelled`, and the disconnect travels down the chain hop by hop.
+pub async fn chat_stream(
+    JsonBody(request): JsonBody<ChatRequest>,
+    client: web::Data<awc::Client>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, ChatError> {
+    let started = Instant::now();
+    validate(&request)?;
+    let span = agent_span(&request, &settings);
+    let upstream = settings
+        .query_processor
+        .post_stream(
+            &client,
+            "/process/stream",
+            &ProcessRequest {
+                query: request.query,
+                top_k: request.top_k,
+            },
+        )
+        .instrument(span.clone())
+        .await
+        .inspect_err(|err| telemetry::record_error(&span, err.code(), &err.to_string()))?;
+
+    let trace_id = telemetry::current_trace_id();
+    let events = streaming::relay(upstream).map(move |event| match event {
+        StreamEvent::Done(done) => StreamEvent::Done(StreamDone {
+            trace_id: Some(trace_id.clone()),
+            ..done
+        }),
+        other => other,
+    });
+    let spans = vec![span.clone(), Span::current()];
+    Ok(streaming::respond(
+        events,
+        started,
+        spans,
+        move |_, observed| {
+            dialects::record(
+                &span,
+                &[
+                    Fact::Output(&observed.text),
+                    Fact::TraceOutput(&observed.text),
+                ],
+            );
+        },
+    ))
 }

@@ -2,7 +2,7 @@ mod auth;
 mod chat;
 
 pub use auth::require_api_key;
-pub use chat::{ChatError, chat};
+pub use chat::{ChatError, chat, chat_stream};
 
 use actix_web::{HttpResponse, web};
 

@@ -5,10 +5,19 @@ use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::genai::{Api, ProviderError};
 use shared::server::JsonBody;
-use shared::wire::{Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Usage};
+use shared::streaming;
+use shared::wire::{
+    Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, StreamDone,
+    StreamEvent, Usage,
+};
+use std::time::Instant;
+use tracing::Span;
 
-use crate::generator::{self, GeneratorConfig, MODEL_NAME};
+use crate::generator::{self, Generation, GeneratorConfig, MODEL_NAME};
+use crate::remote::ChatStream;
 use crate::startup::Model;
+use crate::tokens;
+use futures_util::StreamExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
@@ -39,11 +48,7 @@ impl ApiError for GenerateError {
 }
 shared::impl_response_error!(GenerateError);
 
-/// `POST /generate`: answer a question from the given contexts.
-pub async fn generate(
-    JsonBody(request): JsonBody<GenerateRequest>,
-    model: web::Data<Model>,
-) -> Result<HttpResponse, GenerateError> {
+fn validate(request: &GenerateRequest) -> Result<&str, GenerateError> {
     let query = request.query.trim();
     if query.is_empty() {
         return Err(GenerateError::EmptyQuery);
@@ -55,6 +60,15 @@ pub async fn generate(
     if request.contexts.len() > MAX_TOP_K as usize {
         return Err(GenerateError::TooManyContexts(request.contexts.len()));
     }
+    Ok(query)
+}
+
+/// `POST /generate`: answer a question from the given contexts.
+pub async fn generate(
+    JsonBody(request): JsonBody<GenerateRequest>,
+    model: web::Data<Model>,
+) -> Result<HttpResponse, GenerateError> {
+    let query = validate(&request)?;
     let response = match model.get_ref() {
         Model::Offline(config) => offline(query, &request.contexts, config),
         Model::Remote(chat) => {
@@ -70,8 +84,42 @@ pub async fn generate(
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// The offline generator, inside its `chat {model}` span.
-fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> GenerateResponse {
+/// `POST /generate/stream`: the same answer as Server-Sent Events, chunk by
+/// chunk as the model produces it (see [`shared::wire::StreamEvent`]).
+///
+/// The `chat {model}` span stays open until the last chunk is out and gets
+/// `gen_ai.request.stream = true`, `gen_ai.response.time_to_first_chunk` and,
+/// once known, the usage. A provider failure before the first chunk is an
+/// ordinary error response; after it, an `error` event.
+pub async fn generate_stream(
+    JsonBody(request): JsonBody<GenerateRequest>,
+    model: web::Data<Model>,
+) -> Result<HttpResponse, GenerateError> {
+    let query = validate(&request)?;
+    let chat = match model.get_ref() {
+        Model::Offline(config) => offline_stream(query, &request.contexts, config),
+        Model::Remote(chat) => chat.stream(query, &request.contexts).await?,
+    };
+    let ChatStream {
+        span,
+        started,
+        events,
+    } = chat;
+    let spans = vec![span.clone(), Span::current()];
+    Ok(streaming::respond(
+        events,
+        started,
+        spans,
+        move |_, observed| {
+            if let Some(after) = observed.time_to_first_chunk {
+                dialects::record(&span, &[Fact::TimeToFirstChunk(after)]);
+            }
+        },
+    ))
+}
+
+/// The offline generator's `chat {model}` span, with the request facts.
+fn offline_span(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Span {
     // GenAI inference span: name `{operation} {model}`. INTERNAL, because the
     // offline model runs in this process; a call to a hosted API is CLIENT.
     let span = tracing::info_span!(
@@ -100,10 +148,13 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
             },
         ],
     );
-    let generation = span.in_scope(|| generator::generate(query, contexts, config));
-    // Response and usage, known only once the model has answered.
+    span
+}
+
+/// Response and usage, known only once the model has answered.
+fn record_generation(span: &Span, generation: &Generation) {
     dialects::record(
-        &span,
+        span,
         &[
             Fact::ChatResponse {
                 id: None,
@@ -121,15 +172,63 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
             },
         ],
     );
-    drop(span);
+}
 
+fn usage(generation: &Generation) -> Usage {
+    Usage {
+        input_tokens: generation.input_tokens,
+        output_tokens: generation.output_tokens,
+    }
+}
+
+/// The offline generator, inside its `chat {model}` span.
+fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> GenerateResponse {
+    let span = offline_span(query, contexts, config);
+    let generation = span.in_scope(|| generator::generate(query, contexts, config));
+    record_generation(&span, &generation);
     GenerateResponse {
+        usage: usage(&generation),
         answer: generation.answer,
         model: MODEL_NAME.to_owned(),
-        usage: Usage {
-            input_tokens: generation.input_tokens,
-            output_tokens: generation.output_tokens,
-        },
         finish_reason: generation.finish_reason.as_str().to_owned(),
+    }
+}
+
+/// The offline generator, streamed: the answer is extracted at once, then
+/// sent one token piece per `delta` event, `config.stream_chunk_delay` apart
+/// (0 by default; a delay makes streaming visible by eye and lets tests
+/// disconnect mid-answer).
+fn offline_stream(query: &str, contexts: &[Context], config: &GeneratorConfig) -> ChatStream {
+    let started = Instant::now();
+    let span = offline_span(query, contexts, config);
+    dialects::record(&span, &[Fact::Streaming]);
+    let generation = span.in_scope(|| generator::generate(query, contexts, config));
+    let chunks: Vec<String> = tokens::pieces(&generation.answer)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let delay = config.stream_chunk_delay;
+    let deltas = futures_util::stream::iter(chunks).then(move |chunk| async move {
+        if !delay.is_zero() {
+            actix_web::rt::time::sleep(delay).await;
+        }
+        StreamEvent::Delta(chunk)
+    });
+    // Recorded when the last chunk has been produced, not before: a client
+    // that leaves early ends the span without a response or usage.
+    let finished = span.clone();
+    let done = futures_util::stream::once(async move {
+        record_generation(&finished, &generation);
+        StreamEvent::Done(StreamDone {
+            model: MODEL_NAME.to_owned(),
+            usage: usage(&generation),
+            finish_reason: generation.finish_reason.as_str().to_owned(),
+            trace_id: None,
+        })
+    });
+    ChatStream {
+        span,
+        started,
+        events: Box::pin(deltas.chain(done)),
     }
 }

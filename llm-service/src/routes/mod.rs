@@ -1,6 +1,6 @@
 mod generate;
 
-pub use generate::{GenerateError, generate};
+pub use generate::{GenerateError, generate, generate_stream};
 
 use actix_web::HttpResponse;
 

@@ -1,6 +1,6 @@
 mod process;
 
-pub use process::{ProcessError, process};
+pub use process::{ProcessError, process, process_stream};
 
 use actix_web::{HttpResponse, web};
 use shared::client::{Downstream, probe};

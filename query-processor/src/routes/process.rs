@@ -1,15 +1,19 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use futures_util::StreamExt;
 use shared::attributes::gen_ai;
 use shared::client::DownstreamError;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::server::JsonBody;
+use shared::streaming;
+use shared::wire::StreamEvent;
 use shared::wire::{
     GenerateRequest, GenerateResponse, ProcessRequest, ProcessResponse, RetrieveRequest,
     RetrieveResponse,
 };
-use tracing::Instrument;
+use std::time::Instant;
+use tracing::{Instrument, Span};
 
 use super::Downstreams;
 use crate::query::{self, QueryError};
@@ -52,25 +56,7 @@ pub async fn process(
     let query = query::validate(&request.query)?;
     let top_k = query::top_k(request.top_k)?;
 
-    // GenAI tool span (`execute_tool {gen_ai.tool.name}`), which Confident AI
-    // renders as a tool step. Both outbound CLIENT spans are its children.
-    let span = tracing::info_span!(
-        "execute_tool",
-        otel.name = %format!("{} {TOOL_NAME}", gen_ai::operation::EXECUTE_TOOL),
-        otel.kind = "internal",
-        "gen_ai.request.top_k" = top_k,
-    );
-    dialects::record(
-        &span,
-        &[
-            Fact::Role(Role::Tool),
-            Fact::Tool {
-                name: TOOL_NAME,
-                description: TOOL_DESCRIPTION,
-            },
-            Fact::Input(&query),
-        ],
-    );
+    let span = tool_span(&query, top_k);
     let response = async {
         let retrieved: RetrieveResponse = downstreams
             .retrieval
@@ -105,4 +91,86 @@ pub async fn process(
     .await
     .inspect_err(|err| shared::telemetry::record_error(&span, err.code(), &err.to_string()))?;
     Ok(HttpResponse::Ok().json(response))
+}
+
+/// The GenAI tool span (`execute_tool {gen_ai.tool.name}`), which Confident
+/// AI renders as a tool step. Both outbound CLIENT spans are its children.
+fn tool_span(query: &str, top_k: u32) -> Span {
+    let span = tracing::info_span!(
+        "execute_tool",
+        otel.name = %format!("{} {TOOL_NAME}", gen_ai::operation::EXECUTE_TOOL),
+        otel.kind = "internal",
+        "gen_ai.request.top_k" = i64::from(top_k),
+    );
+    dialects::record(
+        &span,
+        &[
+            Fact::Role(Role::Tool),
+            Fact::Tool {
+                name: TOOL_NAME,
+                description: TOOL_DESCRIPTION,
+            },
+            Fact::Input(query),
+        ],
+    );
+    span
+}
+
+/// `POST /process/stream`: retrieve, then stream the generation.
+///
+/// Retrieval is an ordinary call; its contexts go out first, as a
+/// `contexts` event. Then llm-service's `/generate/stream` events are relayed
+/// as they arrive. The tool span and its CLIENT span to llm-service stay open
+/// until the stream ends; if our client leaves, dropping the relay closes
+/// the connection to llm-service, which ends its spans too.
+pub async fn process_stream(
+    JsonBody(request): JsonBody<ProcessRequest>,
+    client: web::Data<awc::Client>,
+    downstreams: web::Data<Downstreams>,
+) -> Result<HttpResponse, ProcessError> {
+    let started = Instant::now();
+    let query = query::validate(&request.query)?;
+    let top_k = query::top_k(request.top_k)?;
+    let span = tool_span(&query, top_k);
+    let opened = async {
+        let retrieved: RetrieveResponse = downstreams
+            .retrieval
+            .post_json(
+                &client,
+                "/retrieve",
+                &RetrieveRequest {
+                    query: query.clone(),
+                    top_k,
+                },
+            )
+            .await?;
+        let generation = downstreams
+            .llm_service
+            .post_stream(
+                &client,
+                "/generate/stream",
+                &GenerateRequest {
+                    query,
+                    contexts: retrieved.contexts.clone(),
+                },
+            )
+            .await?;
+        Ok::<_, ProcessError>((retrieved.contexts, generation))
+    }
+    .instrument(span.clone())
+    .await
+    .inspect_err(|err| shared::telemetry::record_error(&span, err.code(), &err.to_string()));
+    let (contexts, generation) = opened?;
+
+    let events = futures_util::stream::once(std::future::ready(StreamEvent::Contexts(contexts)))
+        .chain(streaming::relay(generation));
+    let spans = vec![span.clone(), Span::current()];
+    Ok(streaming::respond(
+        events,
+        started,
+        spans,
+        move |_, observed| {
+            dialects::record(&span, &[Fact::Output(&observed.text)]);
+        },
+    ))
 }

@@ -1,0 +1,235 @@
+//! Serving a stream of [`StreamEvent`]s as Server-Sent Events, with the
+//! spans that describe it kept open exactly as long as the stream runs.
+//!
+//! # Why this needs care
+//!
+//! A plain handler returns, its spans close, and the response goes out. A
+//! streaming handler returns *before* the answer exists: the work happens
+//! later, while actix polls the response body. So the spans that describe
+//! that work must travel with the body and close when it finishes, and the
+//! outcome — completed, failed, or abandoned by the client — is only known
+//! then. [`respond`] does that for every streaming endpoint:
+//!
+//! - the spans handed to it are owned by the response body and end when the
+//!   body ends (the SERVER span is held the same way by tracing-actix-web);
+//! - the first content chunk's time is measured from the caller's `started`
+//!   (the `gen_ai.response.time_to_first_chunk` of an inference span);
+//! - after the terminal event (`done` or `error`) the stream ends, so a
+//!   misbehaving upstream cannot keep a client hanging;
+//! - if actix drops the body first — the client disconnected — the spans
+//!   still end, with `ragtrace.stream.outcome = cancelled`, and dropping our
+//!   upstream stream closes *its* connection, so the cancellation travels
+//!   down the chain hop by hop instead of leaving work running for nobody.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::HttpResponse;
+use actix_web::web::Bytes;
+use futures_util::Stream;
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::attributes::ragtrace::{STREAM_CHUNKS, STREAM_OUTCOME};
+use crate::error::ErrorBody;
+use crate::wire::{StreamDone, StreamEvent};
+
+/// Most answer text kept for the span's output content (only with content
+/// capture on); the redactor caps what is recorded further.
+const MAX_KEPT_TEXT: usize = 256 * 1024;
+
+/// How a served stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The `done` event went out.
+    Completed,
+    /// An `error` event went out, or the source ended without a terminal
+    /// event (then we sent an `error` event ourselves).
+    Failed,
+    /// The client went away before the terminal event.
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What passed through a stream, for the spans' closing facts.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// From `started` to the first non-empty `delta`.
+    pub time_to_first_chunk: Option<Duration>,
+    /// Number of `delta` events.
+    pub chunks: u64,
+    /// The concatenated deltas; collected only with content capture on.
+    pub text: String,
+    pub done: Option<StreamDone>,
+    pub error: Option<ErrorBody>,
+}
+
+/// Serve `events` as `text/event-stream`. `spans` (innermost first) end when
+/// the stream does; each gets `ragtrace.stream.outcome` and
+/// `ragtrace.stream.chunks`, and a failure marks them ERROR. `on_end` runs
+/// once, before the spans end, to record what only the finished stream knows
+/// (usage, output, time to first chunk).
+pub fn respond<S, F>(events: S, started: Instant, spans: Vec<Span>, on_end: F) -> HttpResponse
+where
+    S: Stream<Item = StreamEvent> + 'static,
+    F: FnOnce(Outcome, &Observed) + 'static,
+{
+    let body = Served {
+        events: Box::pin(events),
+        started,
+        spans,
+        observed: Observed::default(),
+        capture: crate::telemetry::capture_content(),
+        on_end: Some(Box::new(on_end)),
+        finished: false,
+    };
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("cache-control", "no-cache"))
+        // Tell a buffering reverse proxy (nginx) to pass chunks straight on.
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(body)
+}
+
+type OnEnd = Box<dyn FnOnce(Outcome, &Observed)>;
+
+struct Served {
+    events: Pin<Box<dyn Stream<Item = StreamEvent>>>,
+    started: Instant,
+    spans: Vec<Span>,
+    observed: Observed,
+    capture: bool,
+    on_end: Option<OnEnd>,
+    finished: bool,
+}
+
+impl Served {
+    fn observe(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::Delta(text) => {
+                self.observed.chunks += 1;
+                if self.observed.time_to_first_chunk.is_none() && !text.is_empty() {
+                    self.observed.time_to_first_chunk = Some(self.started.elapsed());
+                }
+                if self.capture && self.observed.text.len() < MAX_KEPT_TEXT {
+                    self.observed.text.push_str(text);
+                }
+            }
+            StreamEvent::Done(done) => self.observed.done = Some(done.clone()),
+            StreamEvent::Error(body) => self.observed.error = Some(body.clone()),
+            StreamEvent::Contexts(_) => {}
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        if let Some(on_end) = self.on_end.take() {
+            on_end(outcome, &self.observed);
+        }
+        for span in &self.spans {
+            span.set_attribute(STREAM_OUTCOME, outcome.as_str());
+            span.set_attribute(STREAM_CHUNKS, self.observed.chunks as i64);
+            if outcome == Outcome::Failed
+                && let Some(error) = &self.observed.error
+            {
+                crate::telemetry::record_error(span, &error.error, &error.message);
+            }
+        }
+        if outcome == Outcome::Cancelled
+            && let Some(span) = self.spans.first()
+        {
+            tracing::info!(parent: span, chunks = self.observed.chunks, "client disconnected mid-stream");
+        }
+        // The spans end here, not whenever actix gets round to dropping us.
+        for span in self.spans.drain(..) {
+            end_now(&span);
+        }
+    }
+}
+
+impl Stream for Served {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        match this.events.as_mut().poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(event)) => {
+                this.observe(&event);
+                let bytes = crate::sse::encode(event.name(), &event.data());
+                match &event {
+                    StreamEvent::Done(_) => this.finish(Outcome::Completed),
+                    StreamEvent::Error(_) => this.finish(Outcome::Failed),
+                    _ => {}
+                }
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(None) => {
+                // The source ended without saying how: tell the client, so it
+                // does not mistake a cut-off answer for a complete one.
+                let error = ErrorBody {
+                    error: "stream_incomplete".to_owned(),
+                    message: "the answer stream ended before it was complete".to_owned(),
+                    trace_id: crate::telemetry::current_trace_id(),
+                };
+                let event = StreamEvent::Error(error);
+                this.observe(&event);
+                this.finish(Outcome::Failed);
+                Poll::Ready(Some(Ok(crate::sse::encode(event.name(), &event.data()))))
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // Dropped before the terminal event went out: the client left.
+        self.finish(Outcome::Cancelled);
+    }
+}
+
+/// Make "now" the end time `span` is exported with.
+///
+/// tracing-opentelemetry (0.33) stamps a span's end time when the span is
+/// last *exited*, not when its last handle is dropped. A span that describes
+/// a stream is created in the handler, exited when the handler returns, and
+/// then lives on in the response body without being entered again, so
+/// without this its duration would stop at the handler's return, long
+/// before the stream finished. Entering and leaving it once, at the end,
+/// moves the end time to where the stream really ended.
+pub fn end_now(span: &Span) {
+    span.in_scope(|| {});
+}
+
+/// Turn a downstream stream's items into events for our own client: the
+/// first error becomes an `error` event carrying *our* trace id (so the
+/// client can find the trace), naming the hop that failed.
+pub fn relay(upstream: crate::client::EventStream) -> impl Stream<Item = StreamEvent> + 'static {
+    use futures_util::StreamExt;
+    upstream.map(|item| {
+        item.unwrap_or_else(|err| {
+            use crate::error::ApiError;
+            StreamEvent::Error(ErrorBody {
+                error: err.code().to_owned(),
+                message: err.to_string(),
+                trace_id: crate::telemetry::current_trace_id(),
+            })
+        })
+    })
+}
