@@ -74,6 +74,12 @@ struct ChatArgs {
     session_id: Option<String>,
     #[arg(long)]
     top_k: Option<u32>,
+    /// A tag for the trace (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Print the answer as it streams (`POST /chat/stream`).
+    #[arg(long)]
+    stream: bool,
 }
 
 #[actix_web::main]
@@ -220,14 +226,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 async fn chat(args: ChatArgs) -> anyhow::Result<()> {
-    let url = format!("{}/chat", args.url.trim_end_matches('/'));
+    let path = if args.stream { "/chat/stream" } else { "/chat" };
+    let url = format!("{}{path}", args.url.trim_end_matches('/'));
     let request = ChatRequest {
         query: args.query,
         user_id: args.user_id,
         session_id: args.session_id,
-        tags: None,
+        tags: (!args.tags.is_empty()).then_some(args.tags),
         top_k: args.top_k,
     };
+    if args.stream {
+        return chat_stream(&url, &request).await;
+    }
     let mut response = awc::Client::default()
         .post(&url)
         .timeout(Duration::from_secs(30))
@@ -244,13 +254,75 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     }
     let answer: ChatResponse = serde_json::from_slice(&body)?;
     println!("{}\n", answer.answer);
-    println!("Retrieved:");
-    for (i, context) in answer.contexts.iter().enumerate() {
-        println!("  [{}] {} (score {:.3})", i + 1, context.id, context.score);
-    }
+    print_contexts(&answer.contexts);
     println!(
         "\nmodel {} · {} input / {} output tokens\ntrace {}",
         answer.model, answer.usage.input_tokens, answer.usage.output_tokens, answer.trace_id
     );
     Ok(())
+}
+
+fn print_contexts(contexts: &[shared::wire::Context]) {
+    println!("Retrieved:");
+    for (i, context) in contexts.iter().enumerate() {
+        println!("  [{}] {} (score {:.3})", i + 1, context.id, context.score);
+    }
+}
+
+/// `ragtrace chat --stream`: print each chunk as it arrives.
+async fn chat_stream(url: &str, request: &ChatRequest) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use shared::wire::StreamEvent;
+    use std::io::Write;
+
+    let mut response = awc::Client::default()
+        .post(url)
+        .timeout(Duration::from_secs(30))
+        .send_json(request)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot reach {url}: {err} (is `ragtrace up` running?)"))?;
+    if !response.status().is_success() {
+        let body = response.body().limit(1024 * 1024).await?;
+        anyhow::bail!(
+            "{url} answered {}: {}",
+            response.status(),
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let mut decoder = shared::sse::Decoder::new();
+    let mut contexts = Vec::new();
+    let mut stdout = std::io::stdout();
+    while let Some(chunk) = response.next().await {
+        decoder.push(&chunk?);
+        while let Some(raw) = decoder.next_event()? {
+            match StreamEvent::parse(&raw.event, &raw.data).map_err(anyhow::Error::msg)? {
+                StreamEvent::Contexts(received) => contexts = received,
+                StreamEvent::Delta(text) => {
+                    print!("{text}");
+                    stdout.flush()?;
+                }
+                StreamEvent::Done(done) => {
+                    println!("\n");
+                    print_contexts(&contexts);
+                    println!(
+                        "\nmodel {} · {} input / {} output tokens\ntrace {}",
+                        done.model,
+                        done.usage.input_tokens,
+                        done.usage.output_tokens,
+                        done.trace_id.unwrap_or_default()
+                    );
+                    return Ok(());
+                }
+                StreamEvent::Error(body) => {
+                    anyhow::bail!(
+                        "\n{} ({}), trace {}",
+                        body.message,
+                        body.error,
+                        body.trace_id
+                    )
+                }
+            }
+        }
+    }
+    anyhow::bail!("\nthe stream ended before the answer was complete")
 }

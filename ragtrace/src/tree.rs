@@ -317,11 +317,13 @@ impl fmt::Display for Health {
 // ---------------------------------------------------------------------------
 
 /// Attributes shown on a span's line, in this order, when present.
-pub const KEY_ATTRIBUTES: [&str; 9] = [
+pub const KEY_ATTRIBUTES: [&str; 11] = [
     "gen_ai.request.model",
     "gen_ai.response.model",
     "gen_ai.usage.input_tokens",
     "gen_ai.usage.output_tokens",
+    "gen_ai.response.time_to_first_chunk",
+    "ragtrace.stream.outcome",
     "gen_ai.request.top_k",
     "gen_ai.data_source.id",
     "db.system.name",
@@ -350,6 +352,10 @@ fn key_attributes(span: &SpanRecord) -> Vec<String> {
             continue;
         };
         if key == "http.response.status_code" && span.attr_i64(key).is_none_or(|c| c < 400) {
+            continue;
+        }
+        // A stream that ended normally is not news; one cut short is.
+        if key == "ragtrace.stream.outcome" && span.attr_str(key) == Some("completed") {
             continue;
         }
         out.push(format!("{key}={}", format_value(v)));

@@ -138,6 +138,23 @@ fn up_serves_chat_prints_the_trace_tree_and_stops_cleanly_on_sigterm() {
         "{tree}"
     );
 
+    // `chat --stream` prints the same answer, streamed, with its own trace.
+    let streamed = ragtrace()
+        .args(["chat", "--stream", "--url", &format!("http://{gateway}")])
+        .arg("What does the traceparent header contain?")
+        .output()
+        .expect("run ragtrace chat --stream");
+    let streamed_text = String::from_utf8_lossy(&streamed.stdout);
+    assert!(streamed.status.success(), "{streamed_text}");
+    let answer_part = |text: &str| text.split("\n\nRetrieved:").next().unwrap().to_owned();
+    assert_eq!(answer_part(&streamed_text), answer_part(&answer));
+    let stream_trace = streamed_text
+        .lines()
+        .find_map(|l| l.strip_prefix("trace "))
+        .expect("chat --stream prints the trace id");
+    assert_eq!(stream_trace.len(), 32);
+    assert_ne!(stream_trace, trace_id);
+
     // A chat with a bad query is a clean error from the CLI too.
     let bad = ragtrace()
         .args(["chat", "--url", &format!("http://{gateway}"), "  "])
