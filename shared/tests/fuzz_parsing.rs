@@ -111,3 +111,50 @@ fn invalid_utf8_is_malformed() {
     let err = parse_json::<ChatRequest>(b"{\"query\": \"\xff\xfe\"}").unwrap_err();
     assert!(matches!(err, BodyError::Malformed(_)), "{err:?}");
 }
+
+proptest! {
+    /// Any sequence of stream events, encoded and then cut into arbitrary
+    /// reads, decodes back to the same events: the SSE decoder does not
+    /// depend on how the network happens to split the bytes.
+    #[test]
+    fn stream_events_survive_any_split(
+        deltas in proptest::collection::vec(any::<String>(), 0..8),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+    ) {
+        use shared::wire::{StreamDone, StreamEvent, Usage};
+        let mut events: Vec<StreamEvent> = deltas.into_iter().map(StreamEvent::Delta).collect();
+        events.push(StreamEvent::Done(StreamDone {
+            model: "m".into(),
+            usage: Usage { input_tokens: 1, output_tokens: 2 },
+            finish_reason: "stop".into(),
+            trace_id: None,
+        }));
+        let bytes: Vec<u8> = events
+            .iter()
+            .flat_map(|e| shared::sse::encode(e.name(), &e.data()).to_vec())
+            .collect();
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
+        points.push(0);
+        points.push(bytes.len());
+        points.sort_unstable();
+        let mut decoder = shared::sse::Decoder::new();
+        let mut decoded = Vec::new();
+        for pair in points.windows(2) {
+            decoder.push(&bytes[pair[0]..pair[1]]);
+            while let Some(raw) = decoder.next_event().unwrap() {
+                decoded.push(StreamEvent::parse(&raw.event, &raw.data).unwrap());
+            }
+        }
+        prop_assert_eq!(decoded, events);
+    }
+
+    /// Arbitrary bytes never panic the SSE decoder.
+    #[test]
+    fn sse_decoder_never_panics(chunks in proptest::collection::vec(any::<Vec<u8>>(), 0..8)) {
+        let mut decoder = shared::sse::Decoder::new();
+        for chunk in chunks {
+            decoder.push(&chunk);
+            while let Ok(Some(_)) = decoder.next_event() {}
+        }
+    }
+}
