@@ -7,7 +7,7 @@
 //! response id and model, finish reasons, token usage. The API key never
 //! reaches a span, a log line or an error body.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessageArgs,
@@ -17,6 +17,7 @@ use async_openai::types::chat::{
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::genai::{Api, Endpoint, ProviderError, Secret};
+use shared::metrics::{self, GenAiOperation};
 use shared::wire::{Context, Usage};
 use tracing::Instrument;
 
@@ -162,30 +163,54 @@ impl RemoteChat {
                 user: &messages[1].1,
             }],
         );
+        let started = Instant::now();
         let result = self.call(query, contexts).instrument(span.clone()).await;
+        // The metrics carry the span's outcome: same model names, same
+        // `error.type`, and the duration the caller waited (retries included).
+        let operation = self.endpoint.operation(gen_ai::operation::CHAT, model);
         match &result {
-            Ok((completion, response_id)) => dialects::record(
-                &span,
-                &[
-                    Fact::ChatResponse {
-                        id: Some(response_id),
-                        model: &completion.model,
-                        finish_reason: &completion.finish_reason,
+            Ok((completion, response_id)) => {
+                dialects::record(
+                    &span,
+                    &[
+                        Fact::ChatResponse {
+                            id: Some(response_id),
+                            model: &completion.model,
+                            finish_reason: &completion.finish_reason,
+                        },
+                        // Usage exactly as the API reported it.
+                        Fact::Usage {
+                            input: completion.usage.input_tokens,
+                            output: Some(completion.usage.output_tokens),
+                        },
+                        Fact::Output(&completion.answer),
+                        Fact::ChatOutput {
+                            text: &completion.answer,
+                            finish_reason: &completion.finish_reason,
+                        },
+                    ],
+                );
+                metrics::record_operation(
+                    &GenAiOperation {
+                        response_model: Some(&completion.model),
+                        ..operation
                     },
-                    // Usage exactly as the API reported it.
-                    Fact::Usage {
-                        input: completion.usage.input_tokens,
-                        output: Some(completion.usage.output_tokens),
-                    },
-                    Fact::Output(&completion.answer),
-                    Fact::ChatOutput {
-                        text: &completion.answer,
-                        finish_reason: &completion.finish_reason,
-                    },
-                ],
-            ),
+                    started.elapsed(),
+                    Some(completion.usage.input_tokens),
+                    Some(completion.usage.output_tokens),
+                );
+            }
             Err(err) => {
-                shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string())
+                shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string());
+                metrics::record_operation(
+                    &GenAiOperation {
+                        error_type: Some(err.code(Api::Chat)),
+                        ..operation
+                    },
+                    started.elapsed(),
+                    None,
+                    None,
+                );
             }
         }
         result.map(|(completion, _)| completion)

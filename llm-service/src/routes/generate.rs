@@ -1,9 +1,12 @@
+use std::time::Instant;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::genai::{Api, ProviderError};
+use shared::metrics::{self, GenAiOperation};
 use shared::server::JsonBody;
 use shared::wire::{Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Usage};
 
@@ -100,7 +103,9 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
             },
         ],
     );
+    let started = Instant::now();
     let generation = span.in_scope(|| generator::generate(query, contexts, config));
+    let duration = started.elapsed();
     // Response and usage, known only once the model has answered.
     dialects::record(
         &span,
@@ -122,6 +127,21 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
         ],
     );
     drop(span);
+    // In-process model: no server.address/port. It cannot fail.
+    metrics::record_operation(
+        &GenAiOperation {
+            operation: gen_ai::operation::CHAT,
+            provider: gen_ai::PROVIDER_RAGTRACE,
+            request_model: MODEL_NAME,
+            response_model: Some(MODEL_NAME),
+            server_address: None,
+            server_port: None,
+            error_type: None,
+        },
+        duration,
+        Some(generation.input_tokens),
+        Some(generation.output_tokens),
+    );
 
     GenerateResponse {
         answer: generation.answer,
