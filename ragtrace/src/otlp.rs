@@ -997,7 +997,7 @@ async fn metrics_export(
     };
     match decoded {
         Ok(points) => {
-            store.push_export(points);
+            store.push_export(points, enc == Encoding::Json);
             // An empty ExportMetricsServiceResponse encodes exactly like the
             // empty trace response (no fields set: zero bytes, or `{}`).
             empty_response(enc)
@@ -1742,6 +1742,7 @@ pub(crate) mod tests {
         .await;
         assert_eq!(status, 415);
         assert_eq!(rx.metrics.export_requests(), 2);
+        assert_eq!(rx.metrics.json_export_requests(), 1);
         let services: Vec<String> = rx
             .metrics
             .all()

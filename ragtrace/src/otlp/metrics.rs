@@ -447,6 +447,7 @@ fn normalize_metric(metric: &mut Value) {
 struct State {
     series: HashMap<SeriesKey, MetricPoint>,
     export_requests: u64,
+    json_export_requests: u64,
 }
 
 impl State {
@@ -523,8 +524,12 @@ impl MetricStore {
     }
 
     /// Records one received export request and its points.
-    pub(crate) fn push_export(&self, points: Vec<MetricPoint>) {
-        self.lock().export_requests += 1;
+    pub(crate) fn push_export(&self, points: Vec<MetricPoint>, json: bool) {
+        {
+            let mut state = self.lock();
+            state.export_requests += 1;
+            state.json_export_requests += u64::from(json);
+        }
         self.push(points);
     }
 
@@ -532,6 +537,11 @@ impl MetricStore {
     /// (`POST /v1/metrics`, including empty ones).
     pub fn export_requests(&self) -> u64 {
         self.lock().export_requests
+    }
+
+    /// How many of [`MetricStore::export_requests`] were OTLP/JSON.
+    pub fn json_export_requests(&self) -> u64 {
+        self.lock().json_export_requests
     }
 
     /// The current point of every series, sorted by service, metric name
@@ -829,11 +839,17 @@ mod tests {
         );
     }
 
+    impl MetricStore {
+        fn push_export_pb(&self, points: Vec<MetricPoint>) {
+            self.push_export(points, false);
+        }
+    }
+
     #[test]
     fn cumulative_series_keep_their_latest_point() {
         let store = MetricStore::new();
         let cumulative = AggregationTemporality::Cumulative;
-        store.push_export(points_from_request(request(
+        store.push_export_pb(points_from_request(request(
             "gateway",
             cumulative,
             vec![
@@ -841,13 +857,13 @@ mod tests {
                 histogram_point("/healthz", 2_000, 4, 0.01, [4, 0, 0, 0]),
             ],
         )));
-        store.push_export(points_from_request(request(
+        store.push_export_pb(points_from_request(request(
             "gateway",
             cumulative,
             vec![histogram_point("/chat", 3_000, 3, 2.5, [0, 2, 1, 0])],
         )));
         // An older export arriving late changes nothing.
-        store.push_export(points_from_request(request(
+        store.push_export_pb(points_from_request(request(
             "gateway",
             cumulative,
             vec![histogram_point("/chat", 2_500, 2, 1.0, [0, 2, 0, 0])],
