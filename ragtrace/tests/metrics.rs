@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ragtrace::launcher::Service;
@@ -108,6 +109,22 @@ async fn wait_for_metrics(
         .wait_until(Duration::from_secs(20), pred)
         .await
         .unwrap_or_else(|points| panic!("{what}: not within 20 s. Received:\n{points:#?}"))
+}
+
+/// The metric names and metric attribute keys listed in the "Metrics"
+/// section of docs/attributes.md.
+fn documented_metric_keys() -> BTreeSet<String> {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/attributes.md"
+    ))
+    .unwrap();
+    let (_, section) = doc.split_once("\n## Metrics\n").expect("a Metrics section");
+    section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(key, _)| key.to_owned()))
+        .collect()
 }
 
 fn now_nanos() -> u64 {
@@ -270,6 +287,19 @@ async fn every_service_exports_request_durations_and_the_gen_ai_metrics() {
     let embed_tokens = find(&points, "retrieval", TOKEN_USAGE, &embeddings);
     assert_eq!(embed_tokens.len(), 1, "{embed_tokens:#?}");
     assert_eq!(embed_tokens[0].attr_str("gen_ai.token.type"), Some("input"));
+
+    // Everything that arrived is documented, names and attribute keys.
+    let documented = documented_metric_keys();
+    let undocumented: BTreeSet<&str> = points
+        .iter()
+        .flat_map(|p| std::iter::once(&p.name).chain(p.attributes.keys()))
+        .map(String::as_str)
+        .filter(|key| !documented.contains(*key))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/attributes.md (Metrics): {undocumented:#?}"
+    );
 
     // Services without a model record no GenAI metrics.
     for service in ["gateway", "query-processor"] {
