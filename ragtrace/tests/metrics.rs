@@ -479,3 +479,61 @@ async fn remote_model_calls_carry_the_server_and_failures_carry_error_type() {
     assert_eq!(http.attr_str("error.type"), Some("502"));
     app.assert_no_panics();
 }
+
+/// A metrics endpoint that refuses connections is logged once (not once per
+/// export), and naming where the metrics were going.
+#[actix_web::test]
+async fn a_failing_metrics_endpoint_is_logged_once_per_outage() {
+    let dead = ragtrace::launcher::free_loopback_addr().unwrap();
+    let addr = ragtrace::launcher::free_loopback_addr().unwrap();
+    let child = support::command("llm-service")
+        .env("LISTEN_ADDR", addr.to_string())
+        .env(
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            format!("http://{dead}/v1/metrics"),
+        )
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "100")
+        .env("OTEL_TRACES_SAMPLER", "always_off")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A measured request, so every interval has something to export.
+    let client = awc::Client::default();
+    let mut served = false;
+    for _ in 0..200 {
+        if client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(served, "llm-service did not start");
+    // Ten intervals or more, each export failing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id().unwrap() as libc::pid_t, libc::SIGTERM) };
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(output.status.success(), "{}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("telemetry: metrics export to"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].contains(&format!("http://{dead}/v1/metrics")),
+        "{}",
+        warnings[0]
+    );
+    assert!(!stderr.contains("metrics export recovered"), "{stderr}");
+}

@@ -101,6 +101,7 @@
 //!   exporter logs its connection errors at `debug` only, and the SDK's own
 //!   "spans dropped" warnings never fire, since its queue never overflows.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use opentelemetry::propagation::TextMapCompositePropagator;
@@ -108,7 +109,10 @@ use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
 use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Span;
@@ -365,15 +369,21 @@ fn report_interval() -> Result<std::time::Duration, ConfigError> {
 /// Where the exporter sends spans, resolved as the exporter does (for log
 /// lines only).
 fn traces_endpoint(grpc: bool) -> String {
+    signal_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces", grpc)
+}
+
+/// Where the exporter of one signal sends it: its own variable as is, else
+/// the base URL (plus `path` over HTTP), else the default (for log lines).
+fn signal_endpoint(signal_var: &str, path: &str, grpc: bool) -> String {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    if let Some(url) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+    if let Some(url) = var(signal_var) {
         return url;
     }
     match (var("OTEL_EXPORTER_OTLP_ENDPOINT"), grpc) {
         (Some(base), true) => base,
-        (Some(base), false) => format!("{}/v1/traces", base.trim_end_matches('/')),
+        (Some(base), false) => format!("{}{path}", base.trim_end_matches('/')),
         (None, true) => "http://localhost:4317".to_owned(),
-        (None, false) => "http://localhost:4318/v1/traces".to_owned(),
+        (None, false) => format!("http://localhost:4318{path}"),
     }
 }
 
@@ -536,7 +546,13 @@ fn build_meter_provider(
         }
         builder.build()
     };
-    let exporter = match protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL").as_str() {
+    let protocol = protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL");
+    let endpoint = describe_endpoint(&signal_endpoint(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "/v1/metrics",
+        protocol == "grpc",
+    ));
+    let exporter = match protocol.as_str() {
         "http/protobuf" => http(Protocol::HttpBinary)?,
         "http/json" => http(Protocol::HttpJson)?,
         "grpc" => {
@@ -553,7 +569,11 @@ fn build_meter_provider(
     // collect the aggregates every interval, export them, and once more on
     // shutdown. (`with_interval` only when set: the builder has already read
     // the variable, and the SDK's default applies otherwise.)
-    let mut reader = PeriodicReader::builder(exporter);
+    let mut reader = PeriodicReader::builder(ReportingMetricExporter {
+        inner: exporter,
+        endpoint,
+        failing: AtomicBool::new(false),
+    });
     if let Some(interval) = interval {
         reader = reader.with_interval(interval);
     }
@@ -563,6 +583,51 @@ fn build_meter_provider(
             .with_resource(resource)
             .build(),
     ))
+}
+
+/// The OTLP metric exporter, plus a log line when exports start failing and
+/// one when they recover.
+///
+/// The SDK's periodic reader logs a failed export at `debug` only: a wrong
+/// metrics endpoint would otherwise go unnoticed at the default log level.
+/// Unlike spans, nothing is lost for good while it fails: the next export
+/// carries the cumulative totals, so two lines per outage are enough (no
+/// counting, no interval report).
+struct ReportingMetricExporter {
+    inner: MetricExporter,
+    /// Where it exports, for the log line (credentials removed).
+    endpoint: String,
+    failing: AtomicBool,
+}
+
+impl PushMetricExporter for ReportingMetricExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        match &result {
+            Err(err) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                "telemetry: metrics export to {} failed: {err}; retrying every interval \
+                 (the next export that succeeds carries the totals)",
+                self.endpoint
+            ),
+            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("telemetry: metrics export recovered")
+            }
+            _ => {}
+        }
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
+    }
 }
 
 /// The propagator every service installs globally: W3C TraceContext
