@@ -100,6 +100,11 @@
 //!   text); every other OpenTelemetry warning or error still shows. The HTTP
 //!   exporter logs its connection errors at `debug` only, and the SDK's own
 //!   "spans dropped" warnings never fire, since its queue never overflows.
+//! - **Metrics** need none of this: they are aggregated in memory (one
+//!   histogram per series, whatever the request rate), and each export
+//!   carries the cumulative totals, so a failed export loses nothing the
+//!   next successful one does not carry. A failing export is logged once,
+//!   at `WARN` with the endpoint, and its recovery once at `INFO`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
