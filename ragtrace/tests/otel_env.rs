@@ -73,6 +73,26 @@ async fn grpc_protocol_exports_to_an_otlp_grpc_collector() {
         ["POST /generate", "chat ragtrace-extractive-v1"]
     );
     assert!(spans.iter().all(|s| s.service_name == "llm-service"));
+    // Metrics take the same protocol (the final export, at SIGTERM).
+    let metrics: Vec<_> = collector
+        .metric_requests()
+        .into_iter()
+        .flat_map(ragtrace::otlp::metrics::points_from_request)
+        .collect();
+    let generate = metrics
+        .iter()
+        .find(|p| {
+            p.name == "http.server.request.duration"
+                && p.attr_str("http.route") == Some("/generate")
+        })
+        .unwrap_or_else(|| panic!("no /generate duration over gRPC: {metrics:#?}"));
+    assert_eq!(generate.service_name, "llm-service");
+    assert_eq!(generate.histogram().map(|h| h.count), Some(1));
+    assert!(
+        metrics
+            .iter()
+            .any(|p| p.name == "gen_ai.client.operation.duration")
+    );
 }
 
 #[actix_web::test]
@@ -136,6 +156,58 @@ async fn the_sampler_and_sdk_disabled_switch_export_off() {
     one_generate(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint())]).await;
     assert!(
         receiver
+            .store
+            .wait_until(Duration::from_secs(10), |s| s.len() >= 2)
+            .await
+            .is_ok()
+    );
+}
+
+#[actix_web::test]
+async fn sdk_disabled_switches_metrics_off_too() {
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let endpoint = receiver.endpoint();
+    one_generate(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_SDK_DISABLED", "true"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+    ])
+    .await;
+    assert_eq!(receiver.metrics.export_requests(), 0);
+}
+
+#[actix_web::test]
+async fn metrics_follow_their_own_endpoint_and_protocol_variables() {
+    // Traces to one receiver as protobuf, metrics to another as JSON, by
+    // the metrics-specific variables alone.
+    let traces = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let metrics = Receiver::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let metrics_url = format!("{}/v1/metrics", metrics.endpoint());
+    one_generate(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &traces.endpoint()),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &metrics_url),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+    ])
+    .await;
+    assert!(traces.metrics.is_empty(), "{:?}", traces.metrics.all());
+    assert_eq!(metrics.metrics.export_requests(), 1, "the final export");
+    assert_eq!(metrics.metrics.json_export_requests(), 1, "as OTLP/JSON");
+    assert!(
+        metrics
+            .metrics
+            .series("llm-service", "gen_ai.client.operation.duration")
+            .iter()
+            .any(|p| p.histogram().is_some_and(|h| h.count == 1))
+    );
+    assert_eq!(metrics.store.len(), 0, "no spans on the metrics endpoint");
+    assert!(
+        traces
             .store
             .wait_until(Duration::from_secs(10), |s| s.len() >= 2)
             .await

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use ragtrace::launcher::Service;
+use ragtrace::otlp::metrics::{HistogramValue, MetricPoint};
 use ragtrace::otlp::{SpanKind, SpanRecord, StatusCode};
 use serde_json::{Value, json};
 use shared::wire::StreamEvent;
@@ -86,6 +87,26 @@ async fn stream_chat(app: &TestPipeline, body: Value) -> Streamed {
     }
 }
 
+/// The llm-service histogram `name` whose attributes include `subset`.
+fn histogram(
+    points: &[MetricPoint],
+    name: &str,
+    subset: &[(&str, Value)],
+) -> Option<HistogramValue> {
+    points
+        .iter()
+        .find(|p| p.service_name == "llm-service" && p.name == name && p.has_attributes(subset))
+        .and_then(|p| p.histogram().cloned())
+}
+
+async fn wait_for(app: &TestPipeline, pred: impl Fn(&[MetricPoint]) -> bool) -> Vec<MetricPoint> {
+    app.receiver
+        .metrics
+        .wait_until(Duration::from_secs(20), pred)
+        .await
+        .unwrap_or_else(|points| panic!("metrics not within 20 s:\n{points:#?}"))
+}
+
 fn attr<'a>(span: &'a SpanRecord, key: &str) -> &'a Value {
     span.attributes
         .get(key)
@@ -136,7 +157,11 @@ fn streaming_spans(spans: &[SpanRecord]) -> [&SpanRecord; 9] {
 
 #[actix_web::test]
 async fn offline_stream_is_one_trace_with_streaming_attributes() {
-    let app = TestPipeline::start(&[("GENERATOR_STREAM_DELAY_MS", "2")]).await;
+    let app = TestPipeline::start(&[
+        ("GENERATOR_STREAM_DELAY_MS", "2"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ])
+    .await;
 
     // The same question, answered whole and streamed: the deterministic
     // generator gives the same text both ways.
@@ -265,6 +290,38 @@ async fn offline_stream_is_one_trace_with_streaming_attributes() {
     // Tags travel as baggage and are recorded on the other services' spans.
     assert_eq!(attr(qp_server, "confident.trace.tags"), &json!(["beta"]));
     assert_eq!(attr(llm_server, "confident.trace.tags"), &json!(["beta"]));
+
+    // Metrics: one time-to-first-chunk measurement (only the stream has
+    // one), in the convention's buckets; two chat operations (the plain
+    // /chat and the stream), with the stream's tokens counted too.
+    let points = wait_for(&app, |points| {
+        histogram(points, "gen_ai.client.operation.time_to_first_chunk", &[])
+            .is_some_and(|h| h.count == 1)
+            && histogram(points, "gen_ai.client.operation.duration", &[])
+                .is_some_and(|h| h.count == 2)
+    })
+    .await;
+    let ttfc = histogram(&points, "gen_ai.client.operation.time_to_first_chunk", &[]).unwrap();
+    assert_eq!(ttfc.bounds, shared::metrics::OPERATION_DURATION_BOUNDARIES);
+    assert!(
+        (ttfc.sum.unwrap()
+            - attr(chat, "gen_ai.response.time_to_first_chunk")
+                .as_f64()
+                .unwrap())
+        .abs()
+            < 0.01
+    );
+    let output = histogram(
+        &points,
+        "gen_ai.client.token.usage",
+        &[("gen_ai.token.type", json!("output"))],
+    )
+    .unwrap();
+    assert_eq!(
+        output.sum.unwrap() as u64,
+        2 * done.usage.output_tokens,
+        "both answers' output tokens"
+    );
     app.assert_no_panics();
 }
 
@@ -380,7 +437,11 @@ async fn bad_input_to_the_stream_endpoint_is_a_json_error() {
 async fn a_client_that_disconnects_mid_stream_ends_every_span_as_cancelled() {
     // 40 ms between chunks: the answer takes seconds, the client leaves
     // after the first chunk.
-    let app = TestPipeline::start(&[("GENERATOR_STREAM_DELAY_MS", "40")]).await;
+    let app = TestPipeline::start(&[
+        ("GENERATOR_STREAM_DELAY_MS", "40"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ])
+    .await;
     let mut response = app
         .client
         .post(format!("{}/chat/stream", app.url(Service::Gateway)))
@@ -455,5 +516,16 @@ async fn a_client_that_disconnects_mid_stream_ends_every_span_as_cancelled() {
         !app.logged(Service::Gateway, "client disconnected mid-stream")
             .is_empty()
     );
+    // The abandoned operation is counted, as `cancelled`, with no tokens.
+    let points = wait_for(&app, |points| {
+        histogram(
+            points,
+            "gen_ai.client.operation.duration",
+            &[("error.type", json!("cancelled"))],
+        )
+        .is_some_and(|h| h.count == 1)
+    })
+    .await;
+    assert!(histogram(&points, "gen_ai.client.token.usage", &[]).is_none());
     app.assert_no_panics();
 }

@@ -6,12 +6,13 @@
 //! (CLIENT span with `server.address`/`server.port`, and the usage the API
 //! reported).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::genai::{Api, Endpoint, ProviderError, Secret};
+use shared::metrics::{self, GenAiOperation};
 use tracing::Instrument;
 
 use crate::embedder::{self, HashingEmbedder};
@@ -91,8 +92,25 @@ impl Embedder {
                         },
                     ],
                 );
-                let _entered = span.enter();
-                Ok(texts.iter().map(|t| hashing.embed(t)).collect())
+                let started = Instant::now();
+                let vectors: Vec<Vec<f32>> =
+                    span.in_scope(|| texts.iter().map(|t| hashing.embed(t)).collect());
+                // In-process model: no server.address/port. It cannot fail.
+                metrics::record_operation(
+                    &GenAiOperation {
+                        operation: gen_ai::operation::EMBEDDINGS,
+                        provider: gen_ai::PROVIDER_RAGTRACE,
+                        request_model: &model,
+                        response_model: Some(&model),
+                        server_address: None,
+                        server_port: None,
+                        error_type: None,
+                    },
+                    started.elapsed(),
+                    Some(tokens as u64),
+                    None,
+                );
+                Ok(vectors)
             }
             Self::Remote(remote) => remote.embed(texts).await,
         }
@@ -120,7 +138,12 @@ impl RemoteEmbedder {
                 },
             ],
         );
+        let started = Instant::now();
         let result = self.call(texts).instrument(span.clone()).await;
+        // The metrics carry the span's outcome (see llm-service's chat).
+        let operation = self
+            .endpoint
+            .operation(gen_ai::operation::EMBEDDINGS, model);
         match &result {
             Ok((vectors, response_model, input_tokens)) => {
                 dialects::record(
@@ -134,9 +157,27 @@ impl RemoteEmbedder {
                         },
                     ],
                 );
+                metrics::record_operation(
+                    &GenAiOperation {
+                        response_model: Some(response_model),
+                        ..operation
+                    },
+                    started.elapsed(),
+                    Some(u64::from(*input_tokens)),
+                    None,
+                );
             }
             Err(err) => {
-                shared::telemetry::record_error(&span, err.code(Api::Embeddings), &err.to_string())
+                shared::telemetry::record_error(&span, err.code(Api::Embeddings), &err.to_string());
+                metrics::record_operation(
+                    &GenAiOperation {
+                        error_type: Some(err.code(Api::Embeddings)),
+                        ..operation
+                    },
+                    started.elapsed(),
+                    None,
+                    None,
+                );
             }
         }
         result.map(|(vectors, _, _)| vectors)

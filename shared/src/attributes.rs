@@ -1,6 +1,7 @@
-//! Span attribute names, one `pub const` each, grouped by the convention they
-//! follow. Every key any ragtrace service emits is defined here, so a reader
-//! can see the whole vocabulary in one file.
+//! Span and metric attribute names, one `pub const` each, grouped by the
+//! convention they follow. Every key any ragtrace service emits is defined
+//! here, so a reader can see the whole vocabulary in one file. (The metric
+//! *names* and their buckets are in [`crate::metrics`].)
 //!
 //! Why our own constants: `opentelemetry-semantic-conventions` 0.32 marks all
 //! of its `GEN_AI_*` constants deprecated (the GenAI conventions moved to their
@@ -8,7 +9,8 @@
 //! here, as of **OpenTelemetry semantic conventions v1.41**, `docs/gen-ai/`.
 //!
 //! Conventions followed:
-//! - [`gen_ai`]: OpenTelemetry GenAI semantic conventions v1.41 (spans).
+//! - [`gen_ai`]: OpenTelemetry GenAI semantic conventions v1.41 (spans and
+//!   metrics).
 //! - [`confident`]: Confident AI's `confident.*` keys, as read by deepeval's
 //!   OTel exporter. They are not an OpenTelemetry standard; they make a trace
 //!   render natively in Confident AI (span types, trace name, user, thread).
@@ -73,6 +75,17 @@ pub mod gen_ai {
     pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
     pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
 
+    /// Metrics only: which count a `gen_ai.client.token.usage` measurement
+    /// is, one of [`token_type`]. (Spans carry both counts as separate
+    /// attributes instead.)
+    pub const TOKEN_TYPE: &str = "gen_ai.token.type";
+
+    /// Values of [`TOKEN_TYPE`].
+    pub mod token_type {
+        pub const INPUT: &str = "input";
+        pub const OUTPUT: &str = "output";
+    }
+
     /// Provider name for the built-in, in-process models. Not a well-known
     /// value on purpose: they are not hosted models and must not look like one.
     pub const PROVIDER_RAGTRACE: &str = "ragtrace";
@@ -124,7 +137,10 @@ pub mod confident {
     }
 }
 
-/// Stable OpenTelemetry HTTP semantic conventions.
+/// Stable OpenTelemetry HTTP semantic conventions. The same keys serve the
+/// SERVER/CLIENT spans and `http.server.request.duration`; `server.address`
+/// and `server.port` are also the GenAI conventions' names for a model API's
+/// host and port.
 pub mod http {
     pub const REQUEST_METHOD: &str = "http.request.method";
     pub const RESPONSE_STATUS_CODE: &str = "http.response.status_code";

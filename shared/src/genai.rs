@@ -60,6 +60,25 @@ impl Endpoint {
         }
     }
 
+    /// The metric attributes of an `operation` on `request_model` at this
+    /// endpoint (provider, `server.address`, `server.port`); the caller adds
+    /// the outcome (`response_model` or `error_type`).
+    pub fn operation<'a>(
+        &'a self,
+        operation: &'a str,
+        request_model: &'a str,
+    ) -> crate::metrics::GenAiOperation<'a> {
+        crate::metrics::GenAiOperation {
+            operation,
+            provider: &self.provider,
+            request_model,
+            response_model: None,
+            server_address: Some(&self.host),
+            server_port: Some(self.port),
+            error_type: None,
+        }
+    }
+
     /// Await one API call within `deadline`, classifying its failure.
     ///
     /// async-openai retries 429, 5xx and refused connections (3 times, with

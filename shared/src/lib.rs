@@ -4,14 +4,16 @@
 //! span is exported, how context crosses the wire and what an error looks like
 //! lives here, once:
 //!
-//! - [`telemetry`]: OTel init (propagator, tracer provider, subscriber) and the
-//!   shutdown guard that flushes spans on exit.
+//! - [`telemetry`]: OTel init (propagator, tracer and meter providers,
+//!   subscriber) and the shutdown guard that flushes spans and metrics on exit.
 //! - [`propagation`]: W3C `traceparent` / `tracestate` / `baggage`, extract
 //!   and inject.
 //! - [`server`]: the SERVER span per request, the JSON body extractor,
 //!   default routes.
 //! - [`client`]: the one outbound-call helper (CLIENT span + injection).
-//! - [`attributes`]: every span attribute name, with its convention.
+//! - [`attributes`]: every span and metric attribute name, with its convention.
+//! - [`metrics`]: the OTLP metrics (GenAI operation duration, token usage,
+//!   time to first chunk, HTTP server duration) and their bucket boundaries.
 //! - [`dialects`]: the one mapping from our span facts to GenAI, Confident AI
 //!   and OpenInference attributes.
 //! - [`wire`]: the JSON contracts between services.
@@ -31,6 +33,7 @@ pub mod export;
 pub mod faults;
 pub mod genai;
 pub mod logs;
+pub mod metrics;
 pub mod propagation;
 pub mod redact;
 pub mod server;

@@ -12,8 +12,6 @@
 //!
 //! - the spans handed to it are owned by the response body and end when the
 //!   body ends (the SERVER span is held the same way by tracing-actix-web);
-//! - the first content chunk's time is measured from the caller's `started`
-//!   (the `gen_ai.response.time_to_first_chunk` of an inference span);
 //! - after the terminal event (`done` or `error`) the stream ends, so a
 //!   misbehaving upstream cannot keep a client hanging;
 //! - if actix drops the body first — the client disconnected — the spans
@@ -24,7 +22,6 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use actix_web::HttpResponse;
 use actix_web::web::Bytes;
@@ -39,6 +36,9 @@ use crate::wire::{StreamDone, StreamEvent};
 /// Most answer text kept for the span's output content (only with content
 /// capture on); the redactor caps what is recorded further.
 const MAX_KEPT_TEXT: usize = 256 * 1024;
+
+/// `error.type` of an operation the client abandoned mid-stream (metrics).
+pub const CANCELLED: &str = "cancelled";
 
 /// How a served stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,6 @@ impl Outcome {
 /// What passed through a stream, for the spans' closing facts.
 #[derive(Debug, Default)]
 pub struct Observed {
-    /// From `started` to the first non-empty `delta`.
-    pub time_to_first_chunk: Option<Duration>,
     /// Number of `delta` events.
     pub chunks: u64,
     /// The concatenated deltas; collected only with content capture on.
@@ -79,15 +77,14 @@ pub struct Observed {
 /// the stream does; each gets `ragtrace.stream.outcome` and
 /// `ragtrace.stream.chunks`, and a failure marks them ERROR. `on_end` runs
 /// once, before the spans end, to record what only the finished stream knows
-/// (usage, output, time to first chunk).
-pub fn respond<S, F>(events: S, started: Instant, spans: Vec<Span>, on_end: F) -> HttpResponse
+/// (the output).
+pub fn respond<S, F>(events: S, spans: Vec<Span>, on_end: F) -> HttpResponse
 where
     S: Stream<Item = StreamEvent> + 'static,
     F: FnOnce(Outcome, &Observed) + 'static,
 {
     let body = Served {
         events: Box::pin(events),
-        started,
         spans,
         observed: Observed::default(),
         capture: crate::telemetry::capture_content(),
@@ -106,7 +103,6 @@ type OnEnd = Box<dyn FnOnce(Outcome, &Observed)>;
 
 struct Served {
     events: Pin<Box<dyn Stream<Item = StreamEvent>>>,
-    started: Instant,
     spans: Vec<Span>,
     observed: Observed,
     capture: bool,
@@ -119,9 +115,6 @@ impl Served {
         match event {
             StreamEvent::Delta(text) => {
                 self.observed.chunks += 1;
-                if self.observed.time_to_first_chunk.is_none() && !text.is_empty() {
-                    self.observed.time_to_first_chunk = Some(self.started.elapsed());
-                }
                 if self.capture && self.observed.text.len() < MAX_KEPT_TEXT {
                     self.observed.text.push_str(text);
                 }

@@ -13,6 +13,11 @@
 //!    becomes an OpenTelemetry span through `tracing-opentelemetry`. Handlers
 //!    therefore use plain `tracing::info_span!`; `otel.name`, `otel.kind` and
 //!    `otel.status_code` fields steer the OTel side.
+//! 4. **A meter provider** with a *periodic reader* and an OTLP metric
+//!    exporter, installed as the global meter provider; [`crate::metrics`]
+//!    creates its instruments from it. Measurements are aggregated in memory
+//!    and the aggregate is exported every `OTEL_METRIC_EXPORT_INTERVAL`, by
+//!    the reader's own thread; recording never waits for the collector.
 //!
 //! Configuration is the standard `OTEL_*` environment, read by the SDK and the
 //! exporter themselves: `OTEL_EXPORTER_OTLP_ENDPOINT` (base URL; `/v1/traces`
@@ -20,11 +25,26 @@
 //! `OTEL_EXPORTER_OTLP_PROTOCOL` / `..._TRACES_PROTOCOL` (`http/protobuf`
 //! default, `http/json`, `grpc`), `OTEL_EXPORTER_OTLP_HEADERS`,
 //! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` /
-//! `_ARG`, `OTEL_BSP_*`. `OTEL_SDK_DISABLED=true` turns tracing off (logs stay).
+//! `_ARG`, `OTEL_BSP_*`. `OTEL_SDK_DISABLED=true` turns tracing and metrics
+//! off (logs stay).
+//!
+//! Metrics follow the same variables, with their own overrides as the OTLP
+//! exporter specification defines them:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `OTEL_METRICS_EXPORTER` | `otlp` | `none` switches metrics off (traces stay) |
+//! | `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT` | `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/metrics` (HTTP) | full URL, used as is |
+//! | `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL` | `OTEL_EXPORTER_OTLP_PROTOCOL` | `http/protobuf`, `http/json`, `grpc` |
+//! | `OTEL_EXPORTER_OTLP_METRICS_HEADERS` | `OTEL_EXPORTER_OTLP_HEADERS` | read by the exporter |
+//! | `OTEL_METRIC_EXPORT_INTERVAL` | 60000 | ms between two exports |
+//! | `OTEL_METRIC_EXPORT_TIMEOUT` | the exporter's timeout (`OTEL_EXPORTER_OTLP_METRICS_TIMEOUT`, `OTEL_EXPORTER_OTLP_TIMEOUT`, 10000) | ms one export may take |
+//! | `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE` | `cumulative` | read by the exporter; keep it for Prometheus |
 //!
 //! The returned [`TelemetryGuard`] must live until the end of `main`: its
 //! shutdown flushes the batch queue, so spans of the last requests before
-//! SIGTERM/Ctrl-C still reach the collector.
+//! SIGTERM/Ctrl-C still reach the collector, and makes one last metrics
+//! export, so the requests since the last periodic export are counted too.
 //!
 //! # When the collector is down or slow
 //!
@@ -80,14 +100,24 @@
 //!   text); every other OpenTelemetry warning or error still shows. The HTTP
 //!   exporter logs its connection errors at `debug` only, and the SDK's own
 //!   "spans dropped" warnings never fire, since its queue never overflows.
+//! - **Metrics** need none of this: they are aggregated in memory (one
+//!   histogram per series, whatever the request rate), and each export
+//!   carries the cumulative totals, so a failed export loses nothing the
+//!   next successful one does not carry. A failing export is logged once,
+//!   at `WARN` with the endpoint, and its recovery once at `INFO`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
-use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Span;
@@ -145,11 +175,13 @@ fn quiet_export_errors() -> FilterFn<fn(&tracing::Metadata<'_>) -> bool> {
     tracing_subscriber::filter::filter_fn(keep as fn(&tracing::Metadata<'_>) -> bool)
 }
 
-/// Flushes and shuts the tracer provider down when dropped (or on
+/// Flushes and shuts the tracer and meter providers down when dropped (or on
 /// [`TelemetryGuard::shutdown`]).
 #[must_use = "dropping the guard shuts telemetry down; keep it alive until main returns"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    /// `None` when metrics are off (`OTEL_METRICS_EXPORTER=none`).
+    meter_provider: Option<SdkMeterProvider>,
     /// The gRPC exporter's I/O runs here, not on the service's runtime: the
     /// final flush blocks the main thread, which would otherwise be the very
     /// thread the export needs to make progress.
@@ -159,7 +191,8 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Flush every queued span, then stop the exporter.
+    /// Flush every queued span and export the metrics one last time, then
+    /// stop the exporters.
     pub fn shutdown(mut self) {
         self.shutdown_inner();
     }
@@ -170,10 +203,31 @@ impl TelemetryGuard {
     }
 
     fn shutdown_inner(&mut self) {
+        // The periodic reader collects and exports once more on shutdown:
+        // whatever was recorded since the last interval (the requests drained
+        // after SIGTERM included) is in that export. It runs beside the span
+        // flush, not after it: each is bounded by the SDK's 5 s shutdown
+        // timeout, and a hung collector should cost 5 s at exit, not 10.
+        let metrics_shutdown = self.meter_provider.take().map(|meter_provider| {
+            std::thread::Builder::new()
+                .name("otel-metrics-shutdown".into())
+                .spawn(move || meter_provider.shutdown())
+        });
         if let Some(provider) = self.provider.take()
             && let Err(err) = provider.shutdown()
         {
             eprintln!("telemetry: shutdown did not flush cleanly: {err}");
+        }
+        match metrics_shutdown {
+            Some(Ok(thread)) => match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    eprintln!("telemetry: metrics shutdown did not export cleanly: {err}")
+                }
+                Err(_) => eprintln!("telemetry: metrics shutdown panicked"),
+            },
+            Some(Err(err)) => eprintln!("telemetry: cannot shut metrics down: {err}"),
+            None => {}
         }
         if let Some(mut reporter) = self.reporter.take() {
             reporter.stop();
@@ -194,8 +248,8 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Install propagator, tracer provider and subscriber for `service_name`
-/// (used as `service.name` unless `OTEL_SERVICE_NAME` or
+/// Install propagator, tracer provider, subscriber and meter provider for
+/// `service_name` (used as `service.name` unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` say otherwise).
 pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     // (1) The propagator, set globally: the server middleware extracts with it,
@@ -226,9 +280,10 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
             .with(quiet_export_errors)
             .with(fmt_layer)
             .try_init()?;
-        tracing::info!("OTEL_SDK_DISABLED=true: tracing is off, logs only");
+        tracing::info!("OTEL_SDK_DISABLED=true: tracing and metrics are off, logs only");
         return Ok(TelemetryGuard {
             provider: None,
+            meter_provider: None,
             grpc_runtime: None,
             stats: None,
             reporter: None,
@@ -240,7 +295,12 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     // SDK's default config. The batch processor sits between two counters
     // (see "When the collector is down or slow" above).
     let report_interval = report_interval()?;
-    let (exporter, grpc_runtime, endpoint) = build_exporter()?;
+    // Read before anything is installed: a bad value is a startup error.
+    let metrics = MetricsSettings::from_env()?;
+    // Both exporters may speak gRPC; they then share one runtime.
+    let mut grpc_runtime = None;
+    let (exporter, endpoint) = build_exporter(&mut grpc_runtime)?;
+    let resource = resource(service_name);
     let stats = Arc::new(ExportStats::new());
     // The builder reads the other OTEL_BSP_* variables itself; the queue size
     // is set explicitly so that the admission limit is the SDK queue's size.
@@ -254,9 +314,10 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(CountingProcessor::new(batch, stats.clone(), queue_size))
-        .with_resource(resource(service_name))
+        .with_resource(resource.clone())
         .build();
     global::set_tracer_provider(provider.clone());
+
     let tracer = provider.tracer(service_name.to_owned());
 
     // (3) `tracing` spans become OTel spans. ERROR-level events inside a span
@@ -271,6 +332,14 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         .with(otel_layer)
         .try_init()?;
 
+    // (4) Metrics: same resource, so a backend joins a service's metrics and
+    // spans on `service.name`. Set globally *before* anything records (the
+    // instruments are created from the global provider on first use).
+    let meter_provider = build_meter_provider(&metrics, resource, &mut grpc_runtime)?;
+    if let Some(meter_provider) = &meter_provider {
+        global::set_meter_provider(meter_provider.clone());
+    }
+
     let reporter = Reporter::spawn(
         stats.clone(),
         ReportState::new(report_interval, queue_size, describe_endpoint(&endpoint)),
@@ -281,6 +350,7 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
 
     Ok(TelemetryGuard {
         provider: Some(provider),
+        meter_provider,
         grpc_runtime,
         stats: Some(stats),
         reporter: Some(reporter),
@@ -304,15 +374,21 @@ fn report_interval() -> Result<std::time::Duration, ConfigError> {
 /// Where the exporter sends spans, resolved as the exporter does (for log
 /// lines only).
 fn traces_endpoint(grpc: bool) -> String {
+    signal_endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "/v1/traces", grpc)
+}
+
+/// Where the exporter of one signal sends it: its own variable as is, else
+/// the base URL (plus `path` over HTTP), else the default (for log lines).
+fn signal_endpoint(signal_var: &str, path: &str, grpc: bool) -> String {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    if let Some(url) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+    if let Some(url) = var(signal_var) {
         return url;
     }
     match (var("OTEL_EXPORTER_OTLP_ENDPOINT"), grpc) {
         (Some(base), true) => base,
-        (Some(base), false) => format!("{}/v1/traces", base.trim_end_matches('/')),
+        (Some(base), false) => format!("{}{path}", base.trim_end_matches('/')),
         (None, true) => "http://localhost:4317".to_owned(),
-        (None, false) => "http://localhost:4318/v1/traces".to_owned(),
+        (None, false) => format!("http://localhost:4318{path}"),
     }
 }
 
@@ -337,19 +413,43 @@ fn resource(service_name: &str) -> Resource {
         .build()
 }
 
-type BuiltExporter = (SpanExporter, Option<tokio::runtime::Runtime>, String);
-
-fn build_exporter() -> Result<BuiltExporter, TelemetryError> {
-    let protocol = std::env::var("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+/// The OTLP protocol for a signal: `OTEL_EXPORTER_OTLP_{SIGNAL}_PROTOCOL`,
+/// then `OTEL_EXPORTER_OTLP_PROTOCOL`, then `http/protobuf`.
+fn protocol(signal_var: &str) -> String {
+    std::env::var(signal_var)
         .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-        .unwrap_or_else(|_| "http/protobuf".to_owned());
-    match protocol.trim() {
+        .unwrap_or_else(|_| "http/protobuf".to_owned())
+        .trim()
+        .to_owned()
+}
+
+/// The runtime the gRPC exporters' I/O runs on, started on first use.
+fn grpc_runtime(
+    slot: &mut Option<tokio::runtime::Runtime>,
+) -> std::io::Result<&tokio::runtime::Runtime> {
+    if slot.is_none() {
+        // tonic needs a Tokio reactor for its connection. Give it one of
+        // its own (see `TelemetryGuard::grpc_runtime`).
+        *slot = Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("otlp-grpc")
+                .enable_all()
+                .build()?,
+        );
+    }
+    Ok(slot.as_ref().expect("just set"))
+}
+
+fn build_exporter(
+    grpc: &mut Option<tokio::runtime::Runtime>,
+) -> Result<(SpanExporter, String), TelemetryError> {
+    match protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").as_str() {
         "http/protobuf" => Ok((
             SpanExporter::builder()
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
                 .build()?,
-            None,
             traces_endpoint(false),
         )),
         "http/json" => Ok((
@@ -357,24 +457,181 @@ fn build_exporter() -> Result<BuiltExporter, TelemetryError> {
                 .with_http()
                 .with_protocol(Protocol::HttpJson)
                 .build()?,
-            None,
             traces_endpoint(false),
         )),
         "grpc" => {
-            // tonic needs a Tokio reactor for its connection. Give it one of
-            // its own (see `TelemetryGuard::grpc_runtime`).
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("otlp-grpc")
-                .enable_all()
-                .build()?;
-            let exporter = {
-                let _entered = runtime.enter();
-                SpanExporter::builder().with_tonic().build()?
-            };
-            Ok((exporter, Some(runtime), traces_endpoint(true)))
+            let _entered = grpc_runtime(grpc)?.enter();
+            let exporter = SpanExporter::builder().with_tonic().build()?;
+            Ok((exporter, traces_endpoint(true)))
         }
         other => Err(TelemetryError::UnsupportedProtocol(other.to_owned())),
+    }
+}
+
+/// `OTEL_METRICS_EXPORTER`: `otlp` (the default) or `none`.
+const METRICS_EXPORTER_ENV: &str = "OTEL_METRICS_EXPORTER";
+/// `OTEL_METRIC_EXPORT_INTERVAL`, ms. The SDK reads it too, but silently
+/// falls back to 60 s on a typo; we reject the typo instead.
+const METRIC_EXPORT_INTERVAL_ENV: &str = "OTEL_METRIC_EXPORT_INTERVAL";
+/// `OTEL_METRIC_EXPORT_TIMEOUT`, ms. The SDK's periodic reader does not
+/// apply it (it leaves timeouts to the exporter), so it becomes the
+/// exporter's timeout.
+const METRIC_EXPORT_TIMEOUT_ENV: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
+
+/// The metrics settings [`build_meter_provider`] does not leave to the SDK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MetricsSettings {
+    /// `OTEL_METRICS_EXPORTER`: `otlp` (true) or `none` (false).
+    enabled: bool,
+    interval: Option<std::time::Duration>,
+    timeout: Option<std::time::Duration>,
+}
+
+impl MetricsSettings {
+    fn from_env() -> Result<Self, ConfigError> {
+        let exporter = crate::config::env_string(METRICS_EXPORTER_ENV, "otlp");
+        let enabled = match exporter.trim().to_ascii_lowercase().as_str() {
+            "otlp" => true,
+            "none" => false,
+            _ => {
+                return Err(ConfigError {
+                    name: METRICS_EXPORTER_ENV,
+                    value: exporter,
+                    reason: "expected otlp or none (for console or Prometheus output, run an \
+                             OpenTelemetry Collector)"
+                        .into(),
+                });
+            }
+        };
+        Ok(Self {
+            enabled,
+            interval: positive_millis(METRIC_EXPORT_INTERVAL_ENV)?,
+            timeout: positive_millis(METRIC_EXPORT_TIMEOUT_ENV)?,
+        })
+    }
+}
+
+/// A positive number of milliseconds from `name`, if set.
+fn positive_millis(name: &'static str) -> Result<Option<std::time::Duration>, ConfigError> {
+    match crate::config::env_parsed::<u64>(name)? {
+        Some(0) => Err(ConfigError {
+            name,
+            value: "0".into(),
+            reason: "must be at least 1 ms".into(),
+        }),
+        ms => Ok(ms.map(std::time::Duration::from_millis)),
+    }
+}
+
+/// The meter provider: OTLP metric exporter (same protocol choice as the
+/// span exporter), periodic reader, the service's resource. `None` when
+/// `OTEL_METRICS_EXPORTER=none`.
+fn build_meter_provider(
+    settings: &MetricsSettings,
+    resource: Resource,
+    grpc: &mut Option<tokio::runtime::Runtime>,
+) -> Result<Option<SdkMeterProvider>, TelemetryError> {
+    if !settings.enabled {
+        tracing::info!("{METRICS_EXPORTER_ENV}=none: metrics are off, traces stay on");
+        return Ok(None);
+    }
+    let MetricsSettings {
+        interval, timeout, ..
+    } = *settings;
+    // Endpoint (`..._METRICS_ENDPOINT`, else the base URL + `/v1/metrics`),
+    // headers and temporality are read by the exporter builder itself, as
+    // for spans. Temporality stays cumulative by default: what Prometheus
+    // (and the Collector's prometheus exporter) expects.
+    let http = |protocol| {
+        let mut builder = MetricExporter::builder()
+            .with_http()
+            .with_protocol(protocol);
+        if let Some(timeout) = timeout {
+            builder = builder.with_timeout(timeout);
+        }
+        builder.build()
+    };
+    let protocol = protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL");
+    let endpoint = describe_endpoint(&signal_endpoint(
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "/v1/metrics",
+        protocol == "grpc",
+    ));
+    let exporter = match protocol.as_str() {
+        "http/protobuf" => http(Protocol::HttpBinary)?,
+        "http/json" => http(Protocol::HttpJson)?,
+        "grpc" => {
+            let _entered = grpc_runtime(grpc)?.enter();
+            let mut builder = MetricExporter::builder().with_tonic();
+            if let Some(timeout) = timeout {
+                builder = builder.with_timeout(timeout);
+            }
+            builder.build()?
+        }
+        other => return Err(TelemetryError::UnsupportedProtocol(other.to_owned())),
+    };
+    // The reader runs on its own thread, like the batch span processor:
+    // collect the aggregates every interval, export them, and once more on
+    // shutdown. (`with_interval` only when set: the builder has already read
+    // the variable, and the SDK's default applies otherwise.)
+    let mut reader = PeriodicReader::builder(ReportingMetricExporter {
+        inner: exporter,
+        endpoint,
+        failing: AtomicBool::new(false),
+    });
+    if let Some(interval) = interval {
+        reader = reader.with_interval(interval);
+    }
+    Ok(Some(
+        SdkMeterProvider::builder()
+            .with_reader(reader.build())
+            .with_resource(resource)
+            .build(),
+    ))
+}
+
+/// The OTLP metric exporter, plus a log line when exports start failing and
+/// one when they recover.
+///
+/// The SDK's periodic reader logs a failed export at `debug` only: a wrong
+/// metrics endpoint would otherwise go unnoticed at the default log level.
+/// Unlike spans, nothing is lost for good while it fails: the next export
+/// carries the cumulative totals, so two lines per outage are enough (no
+/// counting, no interval report).
+struct ReportingMetricExporter {
+    inner: MetricExporter,
+    /// Where it exports, for the log line (credentials removed).
+    endpoint: String,
+    failing: AtomicBool,
+}
+
+impl PushMetricExporter for ReportingMetricExporter {
+    async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
+        let result = self.inner.export(metrics).await;
+        match &result {
+            Err(err) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
+                "telemetry: metrics export to {} failed: {err}; retrying every interval \
+                 (the next export that succeeds carries the totals)",
+                self.endpoint
+            ),
+            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("telemetry: metrics export recovered")
+            }
+            _ => {}
+        }
+        result
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.inner.temporality()
     }
 }
 

@@ -1,12 +1,18 @@
-//! An OTLP/gRPC trace collector (the `TraceService` that opentelemetry-proto
-//! generates), keeping every export request it receives. It lets a test prove
-//! that `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` really exports, which the HTTP
-//! receiver cannot.
+//! An OTLP/gRPC collector (the `TraceService` and `MetricsService` that
+//! opentelemetry-proto generates), keeping every export request it receives.
+//! It lets a test prove that `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` really
+//! exports, which the HTTP receiver cannot.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -18,6 +24,23 @@ use tonic::{Request, Response, Status};
 #[derive(Clone, Default)]
 struct Collector {
     requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    metric_requests: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.metric_requests
+            .lock()
+            .expect("metric requests")
+            .push(request.into_inner());
+        Ok(Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
 }
 
 #[tonic::async_trait]
@@ -67,7 +90,8 @@ impl FakeOtlpGrpc {
                     Some((listener.accept().await.map(|(stream, _)| stream), listener))
                 });
                 let server = tonic::transport::Server::builder()
-                    .add_service(TraceServiceServer::new(service))
+                    .add_service(TraceServiceServer::new(service.clone()))
+                    .add_service(MetricsServiceServer::new(service))
                     .serve_with_incoming_shutdown(incoming, async {
                         let _ = shutdown_rx.await;
                     });
@@ -90,9 +114,18 @@ impl FakeOtlpGrpc {
         format!("http://{}", self.addr)
     }
 
-    /// Every export request received so far.
+    /// Every trace export request received so far.
     pub fn requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.collector.requests.lock().expect("requests").clone()
+    }
+
+    /// Every metrics export request received so far.
+    pub fn metric_requests(&self) -> Vec<ExportMetricsServiceRequest> {
+        self.collector
+            .metric_requests
+            .lock()
+            .expect("metric requests")
+            .clone()
     }
 }
 

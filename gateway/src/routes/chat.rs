@@ -14,7 +14,6 @@ use shared::wire::{
     ChatRequest, ChatResponse, MAX_QUERY_CHARS, MAX_TOP_K, ProcessRequest, ProcessResponse,
 };
 use shared::wire::{StreamDone, StreamEvent};
-use std::time::Instant;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -199,7 +198,6 @@ pub async fn chat_stream(
     client: web::Data<awc::Client>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ChatError> {
-    let started = Instant::now();
     validate(&request)?;
     let span = agent_span(&request, &settings);
     let upstream = settings
@@ -225,18 +223,13 @@ pub async fn chat_stream(
         other => other,
     });
     let spans = vec![span.clone(), Span::current()];
-    Ok(streaming::respond(
-        events,
-        started,
-        spans,
-        move |_, observed| {
-            dialects::record(
-                &span,
-                &[
-                    Fact::Output(&observed.text),
-                    Fact::TraceOutput(&observed.text),
-                ],
-            );
-        },
-    ))
+    Ok(streaming::respond(events, spans, move |_, observed| {
+        dialects::record(
+            &span,
+            &[
+                Fact::Output(&observed.text),
+                Fact::TraceOutput(&observed.text),
+            ],
+        );
+    }))
 }

@@ -1,16 +1,18 @@
+use std::time::Instant;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::genai::{Api, ProviderError};
+use shared::metrics::{self, GenAiOperation};
 use shared::server::JsonBody;
 use shared::streaming;
 use shared::wire::{
     Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, StreamDone,
     StreamEvent, Usage,
 };
-use std::time::Instant;
 use tracing::Span;
 
 use crate::generator::{self, Generation, GeneratorConfig, MODEL_NAME};
@@ -100,21 +102,12 @@ pub async fn generate_stream(
         Model::Offline(config) => offline_stream(query, &request.contexts, config),
         Model::Remote(chat) => chat.stream(query, &request.contexts).await?,
     };
-    let ChatStream {
-        span,
-        started,
-        events,
-    } = chat;
-    let spans = vec![span.clone(), Span::current()];
+    let ChatStream { span, events } = chat;
+    // The chat span and the SERVER span end when the stream does.
     Ok(streaming::respond(
         events,
-        started,
-        spans,
-        move |_, observed| {
-            if let Some(after) = observed.time_to_first_chunk {
-                dialects::record(&span, &[Fact::TimeToFirstChunk(after)]);
-            }
-        },
+        vec![span, Span::current()],
+        |_, _| {},
     ))
 }
 
@@ -151,8 +144,21 @@ fn offline_span(query: &str, contexts: &[Context], config: &GeneratorConfig) -> 
     span
 }
 
-/// Response and usage, known only once the model has answered.
-fn record_generation(span: &Span, generation: &Generation) {
+/// The offline model's metric attributes: in-process, so no
+/// `server.address`/`server.port`.
+const OFFLINE_OPERATION: GenAiOperation<'static> = GenAiOperation {
+    operation: gen_ai::operation::CHAT,
+    provider: gen_ai::PROVIDER_RAGTRACE,
+    request_model: MODEL_NAME,
+    response_model: Some(MODEL_NAME),
+    server_address: None,
+    server_port: None,
+    error_type: None,
+};
+
+/// Response and usage, known only once the model has answered; the
+/// operation's duration and token metrics with them (it cannot fail).
+fn record_generation(span: &Span, generation: &Generation, duration: std::time::Duration) {
     dialects::record(
         span,
         &[
@@ -172,6 +178,12 @@ fn record_generation(span: &Span, generation: &Generation) {
             },
         ],
     );
+    metrics::record_operation(
+        &OFFLINE_OPERATION,
+        duration,
+        Some(generation.input_tokens),
+        Some(generation.output_tokens),
+    );
 }
 
 fn usage(generation: &Generation) -> Usage {
@@ -184,8 +196,9 @@ fn usage(generation: &Generation) -> Usage {
 /// The offline generator, inside its `chat {model}` span.
 fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> GenerateResponse {
     let span = offline_span(query, contexts, config);
+    let started = Instant::now();
     let generation = span.in_scope(|| generator::generate(query, contexts, config));
-    record_generation(&span, &generation);
+    record_generation(&span, &generation, started.elapsed());
     GenerateResponse {
         usage: usage(&generation),
         answer: generation.answer,
@@ -208,17 +221,33 @@ fn offline_stream(query: &str, contexts: &[Context], config: &GeneratorConfig) -
         .map(str::to_owned)
         .collect();
     let delay = config.stream_chunk_delay;
-    let deltas = futures_util::stream::iter(chunks).then(move |chunk| async move {
-        if !delay.is_zero() {
-            actix_web::rt::time::sleep(delay).await;
-        }
-        StreamEvent::Delta(chunk)
-    });
+    let first = span.clone();
+    let deltas =
+        futures_util::stream::iter(chunks.into_iter().enumerate()).then(move |(i, chunk)| {
+            let first = first.clone();
+            async move {
+                if !delay.is_zero() {
+                    actix_web::rt::time::sleep(delay).await;
+                }
+                if i == 0 {
+                    let after = started.elapsed();
+                    dialects::record(&first, &[Fact::TimeToFirstChunk(after)]);
+                    metrics::record_time_to_first_chunk(&OFFLINE_OPERATION, after);
+                }
+                StreamEvent::Delta(chunk)
+            }
+        });
     // Recorded when the last chunk has been produced, not before: a client
-    // that leaves early ends the span without a response or usage.
+    // that leaves early ends the span without a response or usage, and the
+    // operation is counted as `cancelled` (the guard, dropped unfinished).
     let finished = span.clone();
+    let guard = CancelGuard {
+        started,
+        armed: true,
+    };
     let done = futures_util::stream::once(async move {
-        record_generation(&finished, &generation);
+        guard.disarm();
+        record_generation(&finished, &generation, started.elapsed());
         StreamEvent::Done(StreamDone {
             model: MODEL_NAME.to_owned(),
             usage: usage(&generation),
@@ -228,7 +257,36 @@ fn offline_stream(query: &str, contexts: &[Context], config: &GeneratorConfig) -
     });
     ChatStream {
         span,
-        started,
         events: Box::pin(deltas.chain(done)),
+    }
+}
+
+/// Counts an offline stream the client abandoned as a `cancelled` operation.
+struct CancelGuard {
+    started: Instant,
+    armed: bool,
+}
+
+impl CancelGuard {
+    /// The stream finished: nothing to count. (Consuming `self` also makes
+    /// the `async move` block own the whole guard, not just one field.)
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            metrics::record_operation(
+                &GenAiOperation {
+                    error_type: Some(streaming::CANCELLED),
+                    ..OFFLINE_OPERATION
+                },
+                self.started.elapsed(),
+                None,
+                None,
+            );
+        }
     }
 }

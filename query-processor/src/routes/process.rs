@@ -12,7 +12,6 @@ use shared::wire::{
     GenerateRequest, GenerateResponse, ProcessRequest, ProcessResponse, RetrieveRequest,
     RetrieveResponse,
 };
-use std::time::Instant;
 use tracing::{Instrument, Span};
 
 use super::Downstreams;
@@ -128,7 +127,6 @@ pub async fn process_stream(
     client: web::Data<awc::Client>,
     downstreams: web::Data<Downstreams>,
 ) -> Result<HttpResponse, ProcessError> {
-    let started = Instant::now();
     let query = query::validate(&request.query)?;
     let top_k = query::top_k(request.top_k)?;
     let span = tool_span(&query, top_k);
@@ -165,12 +163,7 @@ pub async fn process_stream(
     let events = futures_util::stream::once(std::future::ready(StreamEvent::Contexts(contexts)))
         .chain(streaming::relay(generation));
     let spans = vec![span.clone(), Span::current()];
-    Ok(streaming::respond(
-        events,
-        started,
-        spans,
-        move |_, observed| {
-            dialects::record(&span, &[Fact::Output(&observed.text)]);
-        },
-    ))
+    Ok(streaming::respond(events, spans, move |_, observed| {
+        dialects::record(&span, &[Fact::Output(&observed.text)]);
+    }))
 }
