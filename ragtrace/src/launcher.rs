@@ -110,8 +110,36 @@ impl Topology {
     }
 }
 
-/// A loopback address with a port the OS just handed out.
+/// A loopback address with a port nothing listens on, for a child to bind.
+///
+/// Not "bind port 0, read the port, close": the kernel may hand that port
+/// straight to the next `bind(0)` or outgoing connection, which in a test run
+/// is often another test's receiver or client. The child would then fail to
+/// bind, or, worse, the "service" at that address would be someone else.
+/// Ports are instead taken from 20000–31999, below Linux's ephemeral range
+/// (32768–60999) where `bind(0)` and outgoing connections land. The walk
+/// starts at a per-process random offset and never hands out the same port
+/// twice in one process, and each candidate is checked by binding it.
 pub fn free_loopback_addr() -> std::io::Result<SocketAddr> {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static START: OnceLock<u32> = OnceLock::new();
+    let start = *START.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        (std::process::id().wrapping_mul(7919) ^ nanos) % SPAN
+    });
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + (start + n) % SPAN;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr();
+        }
+    }
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
