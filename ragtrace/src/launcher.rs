@@ -156,6 +156,7 @@ pub enum Output {
 struct Process {
     service: Service,
     child: Child,
+    spawned_at: Instant,
 }
 
 /// The running pipeline. Dropping it kills every child (tests that fail
@@ -184,12 +185,17 @@ impl Pipeline {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true);
+            let spawned_at = Instant::now();
             let mut child = cmd
                 .spawn()
                 .with_context(|| format!("cannot start {}", service.name()))?;
             forward(service, child.stdout.take(), output.clone());
             forward(service, child.stderr.take(), output.clone());
-            processes.push(Process { service, child });
+            processes.push(Process {
+                service,
+                child,
+                spawned_at,
+            });
         }
         Ok(Self {
             topology,
@@ -248,6 +254,16 @@ impl Pipeline {
 
     fn exited(&mut self, service: Service) -> anyhow::Result<Option<ExitStatus>> {
         Ok(self.process(service).child.try_wait()?)
+    }
+
+    /// When `service`'s process was spawned (readiness is timed from here).
+    pub fn spawned_at(&mut self, service: Service) -> Instant {
+        self.process(service).spawned_at
+    }
+
+    /// Whether `service` has exited, and how.
+    pub fn try_exit_status(&mut self, service: Service) -> anyhow::Result<Option<ExitStatus>> {
+        self.exited(service)
     }
 
     /// The OS process id of `service`.

@@ -2,6 +2,7 @@
 //!
 //! - `ragtrace up`: run the whole pipeline locally, with a console trace view.
 //! - `ragtrace chat "question"`: ask the running pipeline.
+//! - `ragtrace bench`: what tracing costs (see `ragtrace::bench`).
 //! - `ragtrace serve <service>`: run one service in this process (what `up`
 //!   spawns, once per service, so `cargo run -p ragtrace -- up` builds
 //!   everything it runs).
@@ -39,6 +40,9 @@ enum Command {
         /// Folder of .md/.txt documents.
         dir: std::path::PathBuf,
     },
+    /// Measure what tracing costs: throughput, latency, CPU, memory and
+    /// span delivery with tracing off, on, and on with 10% sampling.
+    Bench(ragtrace::bench::BenchArgs),
     /// Run one service in the foreground.
     Serve {
         /// gateway, query-processor, retrieval or llm-service
@@ -89,6 +93,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => up(args).await,
         Command::Chat(args) => chat(args).await,
         Command::Ingest { dir } => ingest(&dir).await,
+        Command::Bench(args) => ragtrace::bench::run(args).await.map(drop),
         Command::Serve { service } => serve(&service).await,
     };
     match result {
