@@ -24,8 +24,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use futures_util::StreamExt;
-use ragtrace::launcher::Service;
 use ragtrace::otlp::SpanRecord;
 use serde_json::{Value, json};
 use support::{SPANS_PER_CHAT, TestPipeline};
@@ -133,29 +131,6 @@ fn render(title: &str, spans: &[SpanRecord]) -> String {
     out
 }
 
-async fn stream_trace_id(app: &TestPipeline, body: Value) -> String {
-    let mut response = app
-        .client
-        .post(format!("{}/chat/stream", app.url(Service::Gateway)))
-        .insert_header(("content-type", "application/json"))
-        .send_body(body.to_string())
-        .await
-        .expect("send");
-    assert_eq!(response.status().as_u16(), 200);
-    let mut decoder = shared::sse::Decoder::new();
-    let mut done = None;
-    while let Some(chunk) = response.next().await {
-        decoder.push(&chunk.expect("chunk"));
-        while let Some(event) = decoder.next_event().expect("valid SSE") {
-            if event.event == "done" {
-                done = Some(event.data);
-            }
-        }
-    }
-    let done: Value = serde_json::from_str(&done.expect("a done event")).unwrap();
-    done["trace_id"].as_str().unwrap().to_owned()
-}
-
 async fn check(name: &str, dialects: &str, capture: bool) {
     let capture_value = if capture { "SPAN_ONLY" } else { "NO_CONTENT" };
     let app = TestPipeline::start(&[
@@ -175,7 +150,9 @@ async fn check(name: &str, dialects: &str, capture: bool) {
     let chat = app
         .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
         .await;
-    let stream_id = stream_trace_id(&app, request).await;
+    let streamed_answer = app.stream_chat(request).await;
+    assert_eq!(streamed_answer.status, 200);
+    let stream_id = streamed_answer.done().trace_id.clone().expect("a trace id");
     let streamed = app.trace(&stream_id, SPANS_PER_CHAT).await;
     let (status, bad) = app.chat(json!({"query": ""}), &[]).await;
     assert_eq!(status, 422, "{bad}");

@@ -18,75 +18,6 @@ use testkit::fake_openai::{FakeOpenAi, FakeOpenAiConfig, Fault};
 
 const QUESTION: &str = "What does the traceparent header contain?";
 
-/// What a streaming response carried.
-struct Streamed {
-    status: u16,
-    content_type: String,
-    events: Vec<StreamEvent>,
-}
-
-impl Streamed {
-    fn text(&self) -> String {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                StreamEvent::Delta(text) => Some(text.as_str()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn done(&self) -> &shared::wire::StreamDone {
-        match self.events.last() {
-            Some(StreamEvent::Done(done)) => done,
-            other => panic!("stream did not end with done: {other:?}"),
-        }
-    }
-}
-
-/// POST `body` to the gateway's `/chat/stream` and read every event (or,
-/// for a non-stream answer, return its JSON as an error event).
-async fn stream_chat(app: &TestPipeline, body: Value) -> Streamed {
-    let mut response = app
-        .client
-        .post(format!("{}/chat/stream", app.url(Service::Gateway)))
-        .insert_header(("content-type", "application/json"))
-        .send_body(body.to_string())
-        .await
-        .expect("send");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let mut decoder = shared::sse::Decoder::new();
-    let mut events = Vec::new();
-    if !content_type.starts_with("text/event-stream") {
-        let bytes = response.body().await.expect("body");
-        let body: shared::error::ErrorBody =
-            serde_json::from_slice(&bytes).expect("a JSON error body");
-        events.push(StreamEvent::Error(body));
-        return Streamed {
-            status,
-            content_type,
-            events,
-        };
-    }
-    while let Some(chunk) = response.next().await {
-        decoder.push(&chunk.expect("chunk"));
-        while let Some(raw) = decoder.next_event().expect("valid SSE") {
-            events.push(StreamEvent::parse(&raw.event, &raw.data).expect("known event"));
-        }
-    }
-    Streamed {
-        status,
-        content_type,
-        events,
-    }
-}
-
 /// The llm-service histogram `name` whose attributes include `subset`.
 fn histogram(
     points: &[MetricPoint],
@@ -167,7 +98,9 @@ async fn offline_stream_is_one_trace_with_streaming_attributes() {
     // generator gives the same text both ways.
     let (status, whole) = app.chat(json!({"query": QUESTION}), &[]).await;
     assert_eq!(status, 200, "{whole}");
-    let streamed = stream_chat(&app, json!({"query": QUESTION, "tags": ["beta"]})).await;
+    let streamed = app
+        .stream_chat(json!({"query": QUESTION, "tags": ["beta"]}))
+        .await;
     assert_eq!(streamed.status, 200);
     assert!(
         streamed.content_type.starts_with("text/event-stream"),
@@ -341,7 +274,7 @@ async fn openai_compatible_streaming_reports_the_apis_usage() {
     ])
     .await;
 
-    let streamed = stream_chat(&app, json!({"query": QUESTION})).await;
+    let streamed = app.stream_chat(json!({"query": QUESTION})).await;
     assert_eq!(streamed.status, 200);
     assert_eq!(
         streamed.text(),
@@ -401,7 +334,7 @@ async fn openai_compatible_streaming_reports_the_apis_usage() {
     // response, relayed hop by hop, with an ERROR chat span.
     // (401: a 5xx would be retried by the client and then succeed.)
     fake.push_fault(Fault::unauthorized());
-    let failed = stream_chat(&app, json!({"query": QUESTION})).await;
+    let failed = app.stream_chat(json!({"query": QUESTION})).await;
     assert_eq!(failed.status, 502);
     let StreamEvent::Error(body) = &failed.events[0] else {
         unreachable!()
@@ -422,7 +355,7 @@ async fn openai_compatible_streaming_reports_the_apis_usage() {
 #[actix_web::test]
 async fn bad_input_to_the_stream_endpoint_is_a_json_error() {
     let app = TestPipeline::start(&[]).await;
-    let failed = stream_chat(&app, json!({"query": "   "})).await;
+    let failed = app.stream_chat(json!({"query": "   "})).await;
     assert_eq!(failed.status, 422);
     assert!(failed.content_type.starts_with("application/json"));
     let StreamEvent::Error(body) = &failed.events[0] else {

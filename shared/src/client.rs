@@ -85,6 +85,17 @@ impl Downstream {
         &self.base_url
     }
 
+    /// A call to `url` on this downstream.
+    fn call<'a>(&'a self, url: &'a str) -> Call<'a> {
+        Call {
+            service: self.service,
+            url,
+            host: &self.host,
+            port: self.port,
+            timeout: self.timeout,
+        }
+    }
+
     /// `POST {base}{path}` with `body` as JSON, inside a CLIENT span that
     /// carries the trace context to the callee.
     pub async fn post_json<Req, Resp>(
@@ -98,13 +109,7 @@ impl Downstream {
         Resp: DeserializeOwned,
     {
         let url = format!("{}{path}", self.base_url);
-        let call = Call {
-            service: self.service,
-            url: &url,
-            host: &self.host,
-            port: self.port,
-            timeout: self.timeout,
-        };
+        let call = self.call(&url);
         let span = call.span(&format!("POST {path}"));
         traced(span, async {
             let (status, bytes) = call.exchange(client, body).await?;
@@ -137,13 +142,7 @@ impl Downstream {
         body: &Req,
     ) -> Result<EventStream, DownstreamError> {
         let url = format!("{}{path}", self.base_url);
-        let call = Call {
-            service: self.service,
-            url: &url,
-            host: &self.host,
-            port: self.port,
-            timeout: self.timeout,
-        };
+        let call = self.call(&url);
         let span = call.span(&format!("POST {path}"));
         let response = traced(span.clone(), async {
             let mut response = call.send(client, body).await?;

@@ -57,17 +57,7 @@ pub async fn process(
 
     let span = tool_span(&query, top_k);
     let response = async {
-        let retrieved: RetrieveResponse = downstreams
-            .retrieval
-            .post_json(
-                &client,
-                "/retrieve",
-                &RetrieveRequest {
-                    query: query.clone(),
-                    top_k,
-                },
-            )
-            .await?;
+        let retrieved = retrieve(&client, &downstreams, &query, top_k).await?;
         let generated: GenerateResponse = downstreams
             .llm_service
             .post_json(
@@ -131,17 +121,7 @@ pub async fn process_stream(
     let top_k = query::top_k(request.top_k)?;
     let span = tool_span(&query, top_k);
     let opened = async {
-        let retrieved: RetrieveResponse = downstreams
-            .retrieval
-            .post_json(
-                &client,
-                "/retrieve",
-                &RetrieveRequest {
-                    query: query.clone(),
-                    top_k,
-                },
-            )
-            .await?;
+        let retrieved = retrieve(&client, &downstreams, &query, top_k).await?;
         let generation = downstreams
             .llm_service
             .post_stream(
@@ -166,4 +146,24 @@ pub async fn process_stream(
     Ok(streaming::respond(events, spans, move |_, observed| {
         dialects::record(&span, &[Fact::Output(&observed.text)]);
     }))
+}
+
+/// The top-k contexts for `query`, from retrieval.
+async fn retrieve(
+    client: &awc::Client,
+    downstreams: &Downstreams,
+    query: &str,
+    top_k: u32,
+) -> Result<RetrieveResponse, DownstreamError> {
+    downstreams
+        .retrieval
+        .post_json(
+            client,
+            "/retrieve",
+            &RetrieveRequest {
+                query: query.to_owned(),
+                top_k,
+            },
+        )
+        .await
 }

@@ -573,3 +573,76 @@ pub fn assert_chat_tree_with<'a>(
         chat,
     }
 }
+
+/// What a streaming response carried.
+pub struct Streamed {
+    pub status: u16,
+    pub content_type: String,
+    pub events: Vec<shared::wire::StreamEvent>,
+}
+
+impl Streamed {
+    pub fn text(&self) -> String {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                shared::wire::StreamEvent::Delta(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn done(&self) -> &shared::wire::StreamDone {
+        match self.events.last() {
+            Some(shared::wire::StreamEvent::Done(done)) => done,
+            other => panic!("stream did not end with done: {other:?}"),
+        }
+    }
+}
+
+impl TestPipeline {
+    /// POST `body` to the gateway's `/chat/stream` and read every event (or,
+    /// for a non-stream answer, return its JSON as an error event).
+    pub async fn stream_chat(&self, body: Value) -> Streamed {
+        let mut response = self
+            .client
+            .post(format!("{}/chat/stream", self.url(Service::Gateway)))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut decoder = shared::sse::Decoder::new();
+        let mut events = Vec::new();
+        if !content_type.starts_with("text/event-stream") {
+            let bytes = response.body().await.expect("body");
+            let body: shared::error::ErrorBody =
+                serde_json::from_slice(&bytes).expect("a JSON error body");
+            events.push(shared::wire::StreamEvent::Error(body));
+            return Streamed {
+                status,
+                content_type,
+                events,
+            };
+        }
+        while let Some(chunk) = futures_util::StreamExt::next(&mut response).await {
+            decoder.push(&chunk.expect("chunk"));
+            while let Some(raw) = decoder.next_event().expect("valid SSE") {
+                events.push(
+                    shared::wire::StreamEvent::parse(&raw.event, &raw.data).expect("known event"),
+                );
+            }
+        }
+        Streamed {
+            status,
+            content_type,
+            events,
+        }
+    }
+}
