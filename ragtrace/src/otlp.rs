@@ -304,20 +304,27 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<SpanRecord>, DecodeError> {
     Ok(spans_from_request(req))
 }
 
+/// A resource's attributes, and its `service.name` (or `unknown_service`).
+pub(crate) fn resource_and_service(
+    resource: Option<opentelemetry_proto::tonic::resource::v1::Resource>,
+) -> (BTreeMap<String, Value>, String) {
+    let resource = resource
+        .map(|r| attributes_to_map(r.attributes))
+        .unwrap_or_default();
+    let service_name = resource
+        .get("service.name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(UNKNOWN_SERVICE)
+        .to_owned();
+    (resource, service_name)
+}
+
 /// Flattens a request into span records.
 pub fn spans_from_request(req: ExportTraceServiceRequest) -> Vec<SpanRecord> {
     let mut out = Vec::new();
     for rs in req.resource_spans {
-        let resource = rs
-            .resource
-            .map(|r| attributes_to_map(r.attributes))
-            .unwrap_or_default();
-        let service_name = resource
-            .get("service.name")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(UNKNOWN_SERVICE)
-            .to_string();
+        let (resource, service_name) = resource_and_service(rs.resource);
         for ss in rs.scope_spans {
             let scope_name = ss.scope.map(|s| s.name).unwrap_or_default();
             for s in ss.spans {

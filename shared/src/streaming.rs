@@ -31,7 +31,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::attributes::ragtrace::{STREAM_CHUNKS, STREAM_OUTCOME};
 use crate::error::ErrorBody;
-use crate::wire::{StreamDone, StreamEvent};
+use crate::wire::StreamEvent;
 
 /// Most answer text kept for the span's output content (only with content
 /// capture on); the redactor caps what is recorded further.
@@ -69,7 +69,7 @@ pub struct Observed {
     pub chunks: u64,
     /// The concatenated deltas; collected only with content capture on.
     pub text: String,
-    pub done: Option<StreamDone>,
+    /// The `error` event, if the stream ended with one.
     pub error: Option<ErrorBody>,
 }
 
@@ -119,9 +119,8 @@ impl Served {
                     self.observed.text.push_str(text);
                 }
             }
-            StreamEvent::Done(done) => self.observed.done = Some(done.clone()),
             StreamEvent::Error(body) => self.observed.error = Some(body.clone()),
-            StreamEvent::Contexts(_) => {}
+            StreamEvent::Contexts(_) | StreamEvent::Done(_) => {}
         }
     }
 

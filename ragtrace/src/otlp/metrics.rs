@@ -39,7 +39,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{DecodeError, UNKNOWN_SERVICE, as_array_mut, attributes_to_map};
+use super::{DecodeError, as_array_mut, attributes_to_map};
 
 /// How a point's value relates to earlier points (OTLP
 /// `AggregationTemporality`).
@@ -258,16 +258,7 @@ pub fn decode_json(body: &[u8]) -> Result<Vec<MetricPoint>, DecodeError> {
 pub fn points_from_request(request: ExportMetricsServiceRequest) -> Vec<MetricPoint> {
     let mut out = Vec::new();
     for rm in request.resource_metrics {
-        let resource = rm
-            .resource
-            .map(|r| attributes_to_map(r.attributes))
-            .unwrap_or_default();
-        let service_name = resource
-            .get("service.name")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(UNKNOWN_SERVICE)
-            .to_owned();
+        let (resource, service_name) = super::resource_and_service(rm.resource);
         for sm in rm.scope_metrics {
             let scope_name = sm.scope.map(|s| s.name).unwrap_or_default();
             for metric in sm.metrics {
