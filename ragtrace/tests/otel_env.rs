@@ -214,3 +214,123 @@ async fn metrics_follow_their_own_endpoint_and_protocol_variables() {
             .is_ok()
     );
 }
+
+/// What one OTLP/HTTP export request looked like on the wire.
+#[derive(Debug, Clone)]
+struct Captured {
+    path: String,
+    headers: Vec<(String, String)>,
+    spans: Vec<SpanRecord>,
+}
+
+/// An OTLP/HTTP collector double that keeps each request's path and headers
+/// and decodes its protobuf body, at any path.
+fn capturing_collector() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<Captured>>>,
+    actix_web::dev::ServerHandle,
+) {
+    use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Captured>::new()));
+    let kept = seen.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        let kept = kept.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let spans = ragtrace::otlp::decode_protobuf(&body).unwrap_or_default();
+                kept.lock().unwrap().push(Captured {
+                    path: req.path().to_owned(),
+                    headers: req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                        .collect(),
+                    spans,
+                });
+                HttpResponse::Ok()
+                    .content_type("application/x-protobuf")
+                    .finish()
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (format!("http://{addr}"), seen, handle)
+}
+
+#[actix_web::test]
+async fn http_protobuf_export_uses_the_traces_endpoint_as_is_and_sends_the_headers() {
+    let (base, seen, server) = capturing_collector();
+    let traces_url = format!("{base}/tenant/7/otlp-traces");
+    one_generate(&[
+        // The signal variable is used as is; the generic one is ignored.
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &traces_url),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &format!("{base}/m")),
+        // URL-encoded values are decoded; the signal's headers win.
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=generic"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "x-api-key=s%3Dcr%2Ct , x-tenant=acme",
+        ),
+    ])
+    .await;
+    let requests: Vec<Captured> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.path != "/m")
+        .cloned()
+        .collect();
+    server.stop(false).await;
+    assert!(!requests.is_empty(), "no span export arrived");
+    let header = |c: &Captured, name: &str| {
+        c.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    for request in &requests {
+        assert_eq!(request.path, "/tenant/7/otlp-traces");
+        assert_eq!(header(request, "x-api-key").as_deref(), Some("s=cr,t"));
+        assert_eq!(header(request, "x-tenant").as_deref(), Some("acme"));
+        assert_eq!(
+            header(request, "content-type").as_deref(),
+            Some("application/x-protobuf")
+        );
+    }
+    let spans: Vec<SpanRecord> = requests.into_iter().flat_map(|c| c.spans).collect();
+    assert_eq!(
+        names(&spans),
+        ["POST /generate", "chat ragtrace-extractive-v1"]
+    );
+}
+
+#[actix_web::test]
+async fn a_malformed_exporter_variable_stops_the_service_at_startup_naming_it() {
+    for (name, value) in [
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url"),
+    ] {
+        let output = support::command("llm-service")
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env(name, value)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(20), output)
+            .await
+            .expect("exits at once")
+            .unwrap();
+        assert!(!output.status.success(), "{name}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name), "{name}: {stderr}");
+    }
+}

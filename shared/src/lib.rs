@@ -12,6 +12,8 @@
 //!   default routes.
 //! - [`client`]: the one outbound-call helper (CLIENT span + injection).
 //! - [`attributes`]: every span and metric attribute name, with its convention.
+//! - [`otlp_encode`], [`otlp_http`]: the default span exporter (OTLP/HTTP
+//!   protobuf), encoding straight from the SDK's span data.
 //! - [`metrics`]: the OTLP metrics (GenAI operation duration, token usage,
 //!   time to first chunk, HTTP server duration) and their bucket boundaries.
 //! - [`dialects`]: the one mapping from our span facts to GenAI, Confident AI
@@ -34,6 +36,8 @@ pub mod faults;
 pub mod genai;
 pub mod logs;
 pub mod metrics;
+pub mod otlp_encode;
+pub mod otlp_http;
 pub mod propagation;
 pub mod redact;
 pub mod server;

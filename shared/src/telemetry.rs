@@ -134,6 +134,7 @@ use crate::export::{
     max_queue_size_from_env,
 };
 pub use crate::export::{ExportCounts, ExportStats, REPORT_INTERVAL_ENV};
+use crate::otlp_http::ProtobufHttpExporter;
 
 /// Default log filter: our own crates at `info`; the HTTP/gRPC stacks the
 /// *exporter* uses at `warn`, so exporting spans never produces spans or logs
@@ -147,6 +148,8 @@ pub enum TelemetryError {
     UnsupportedProtocol(String),
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("cannot build the OTLP exporter: {0}")]
+    HttpExporter(#[from] crate::otlp_http::OtlpHttpError),
     #[error("cannot start the gRPC exporter's runtime: {0}")]
     Runtime(#[from] std::io::Error),
     #[error("cannot install the tracing subscriber: {0}")]
@@ -470,28 +473,71 @@ fn grpc_runtime(
     Ok(slot.as_ref().expect("just set"))
 }
 
+/// The span exporter `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` /
+/// `OTEL_EXPORTER_OTLP_PROTOCOL` asks for.
+///
+/// `http/protobuf`, the default, is ours ([`crate::otlp_http`]): the SDK's
+/// exporter converts every batch into intermediate structs before encoding
+/// it, the largest cost on the export thread, while ours encodes straight
+/// from the span data. The other two protocols use `opentelemetry-otlp`.
+#[derive(Debug)]
+enum Exporter {
+    Protobuf(ProtobufHttpExporter),
+    Sdk(SpanExporter),
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for Exporter {
+    async fn export(&self, batch: Vec<opentelemetry_sdk::trace::SpanData>) -> OTelSdkResult {
+        match self {
+            Exporter::Protobuf(exporter) => exporter.export(batch).await,
+            Exporter::Sdk(exporter) => exporter.export(batch).await,
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        match self {
+            Exporter::Protobuf(exporter) => exporter.shutdown_with_timeout(timeout),
+            Exporter::Sdk(exporter) => exporter.shutdown_with_timeout(timeout),
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        match self {
+            Exporter::Protobuf(exporter) => exporter.force_flush(),
+            Exporter::Sdk(exporter) => exporter.force_flush(),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        match self {
+            Exporter::Protobuf(exporter) => exporter.set_resource(resource),
+            Exporter::Sdk(exporter) => exporter.set_resource(resource),
+        }
+    }
+}
+
 fn build_exporter(
     grpc: &mut Option<tokio::runtime::Runtime>,
-) -> Result<(SpanExporter, String), TelemetryError> {
+) -> Result<(Exporter, String), TelemetryError> {
     match protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").as_str() {
-        "http/protobuf" => Ok((
-            SpanExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .build()?,
-            traces_endpoint(false),
-        )),
+        "http/protobuf" => {
+            let endpoint = traces_endpoint(false);
+            let exporter = ProtobufHttpExporter::from_env(endpoint.clone())?;
+            Ok((Exporter::Protobuf(exporter), endpoint))
+        }
         "http/json" => Ok((
-            SpanExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpJson)
-                .build()?,
+            Exporter::Sdk(
+                SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpJson)
+                    .build()?,
+            ),
             traces_endpoint(false),
         )),
         "grpc" => {
             let _entered = grpc_runtime(grpc)?.enter();
             let exporter = SpanExporter::builder().with_tonic().build()?;
-            Ok((exporter, traces_endpoint(true)))
+            Ok((Exporter::Sdk(exporter), traces_endpoint(true)))
         }
         other => Err(TelemetryError::UnsupportedProtocol(other.to_owned())),
     }
