@@ -52,7 +52,9 @@ fn smoke_run_produces_every_figure_and_every_span() {
     let json_path =
         std::env::temp_dir().join(format!("ragtrace-bench-{}.json", std::process::id()));
     let mut command = Command::new(support::bin_dir().join("ragtrace"));
-    command.args(["bench", "--smoke", "--json"]).arg(&json_path);
+    command
+        .args(["bench", "--smoke", "--rounds", "2", "--json"])
+        .arg(&json_path);
     for (name, _) in std::env::vars() {
         if name.starts_with("OTEL_") || name == "RUST_LOG" {
             command.env_remove(name);
@@ -66,27 +68,56 @@ fn smoke_run_produces_every_figure_and_every_span() {
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json_path);
 
-    assert_eq!(count(&report, "/schema_version"), 1);
+    assert_eq!(count(&report, "/schema_version"), 2);
+    assert_eq!(count(&report, "/settings/rounds"), 2);
     assert_eq!(
         count(&report, "/settings/spans_per_request"),
         support::SPANS_PER_CHAT as u64,
         "the bench and the end-to-end tests disagree on spans per /chat"
     );
-    assert!(number(&report, "/settings/open_rate_rps") > 0.0);
+    let common_rate = number(&report, "/settings/open_rate_rps");
+    assert!(common_rate > 0.0);
+    let fraction = number(&report, "/settings/rate_fraction");
 
     let configs = report["configs"].as_array().unwrap();
     let names: Vec<&str> = configs
         .iter()
         .map(|c| c["config"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["off", "all", "ratio10"]);
+    // Interleaved: every configuration once per round.
+    assert_eq!(names, ["off", "all", "ratio10", "off", "all", "ratio10"]);
+    let rounds: Vec<u64> = configs.iter().map(|c| count(c, "/round")).collect();
+    assert_eq!(rounds, [1, 1, 1, 2, 2, 2]);
+    // The first configuration set the common rate, at its own fraction:
+    // no second open phase for it.
+    assert_eq!(
+        number(&configs[0], "/open/target_rps"),
+        common_rate,
+        "the first configuration sets the rate"
+    );
+    assert!(configs[0]["open_own"].is_null(), "{}", configs[0]);
     for c in configs {
         let name = c["config"].as_str().unwrap();
         assert_phase(name, &c["closed"]);
         assert_phase(name, &c["open"]);
-        assert!(number(c, "/open/target_rps") > 0.0);
+        assert_eq!(
+            number(c, "/open/target_rps"),
+            common_rate,
+            "one common rate"
+        );
         count(c, "/open/late");
         count(c, "/open/not_sent");
+        // Where a configuration's own maximum differs from the one that set
+        // the rate, it also ran at the same fraction of its own maximum.
+        let mut own_requests = 0;
+        if !c["open_own"].is_null() {
+            assert_phase(name, &c["open_own"]);
+            assert_eq!(c["open_own"]["mode"], "open-own");
+            let own = fraction * number(c, "/closed/throughput_rps");
+            let offered = number(c, "/open_own/target_rps");
+            assert!((offered - own).abs() < 1e-6 * own, "{offered} vs {own}");
+            own_requests = count(c, "/open_own/requests");
+        }
         assert!(number(c, "/pipeline_ready_ms") > 0.0);
         let services = c["services"].as_array().unwrap();
         assert_eq!(services.len(), 4);
@@ -102,7 +133,8 @@ fn smoke_run_produces_every_figure_and_every_span() {
         // Every request of the run (warm-up included) against the spans.
         let requests = count(c, "/warmup_requests")
             + count(c, "/closed/requests")
-            + count(c, "/open/requests");
+            + count(c, "/open/requests")
+            + own_requests;
         let spans = &c["spans"];
         let traced = count(spans, "/traced_requests");
         let expected = count(spans, "/expected");
@@ -140,8 +172,17 @@ fn smoke_run_produces_every_figure_and_every_span() {
         }
     }
 
+    // Each traced configuration against `off` of its own round, then the
+    // median over the rounds.
     let overhead = report["overhead"].as_array().unwrap();
-    assert_eq!(overhead.len(), 2);
+    let per_round: Vec<(&str, u64)> = overhead
+        .iter()
+        .map(|o| (o["config"].as_str().unwrap(), count(o, "/round")))
+        .collect();
+    assert_eq!(
+        per_round,
+        [("all", 1), ("ratio10", 1), ("all", 2), ("ratio10", 2)]
+    );
     for o in overhead {
         for field in [
             "/throughput_ratio",
@@ -153,7 +194,51 @@ fn smoke_run_produces_every_figure_and_every_span() {
             assert!(number(o, field) > 0.0, "{o}");
         }
     }
-    assert!(!report["targets"].as_array().unwrap().is_empty());
+    let medians = report["overhead_median"].as_array().unwrap();
+    assert_eq!(medians.len(), 2);
+    for m in medians {
+        assert_eq!(count(m, "/rounds"), 2);
+        let name = m["config"].as_str().unwrap();
+        let ratios: Vec<f64> = overhead
+            .iter()
+            .filter(|o| o["config"] == name)
+            .map(|o| number(o, "/throughput_ratio"))
+            .collect();
+        // The median of two rounds is their mean; min and max are theirs.
+        let t = &m["throughput_ratio"];
+        assert!((number(t, "/median") - (ratios[0] + ratios[1]) / 2.0).abs() < 1e-9);
+        assert_eq!(number(t, "/min"), ratios[0].min(ratios[1]));
+        assert_eq!(number(t, "/max"), ratios[0].max(ratios[1]));
+        for field in [
+            "/p99_closed_ratio",
+            "/p99_open_ratio",
+            "/cpu_per_request_ratio",
+        ] {
+            assert!(number(m, &format!("{field}/median")) > 0.0, "{m}");
+        }
+    }
+    let targets = report["targets"].as_array().unwrap();
+    let target_names: Vec<&str> = targets
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "tracing every request costs <= 5% of throughput",
+        "all: every span of every served request arrives, none dropped",
+        "ratio10: each service ready within 200 ms of spawn",
+    ] {
+        assert!(target_names.contains(&expected), "{target_names:?}");
+    }
+    // One check per configuration, not per round.
+    assert_eq!(
+        target_names
+            .iter()
+            .filter(|t| t.starts_with("off: "))
+            .count(),
+        4,
+        "{target_names:?}"
+    );
     // The human summary is printed too.
     assert!(stdout.contains("overhead against tracing off"), "{stdout}");
+    assert!(stdout.contains("median over 2 rounds"), "{stdout}");
 }

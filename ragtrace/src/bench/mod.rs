@@ -219,6 +219,13 @@ pub struct BenchArgs {
     /// Open loop: connections the schedule is spread over.
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
+    /// Run the configurations this many times, interleaved (off, all,
+    /// ratio10, off, all, ...). Ratios are taken within each round and the
+    /// median over the rounds is reported: a shared machine's load drifts
+    /// over minutes, and a drift between two configurations of one round
+    /// then moves one ratio, not the verdict.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -273,13 +280,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     }
     let mut rate = args.rate;
     let mut configs = Vec::new();
-    for &tracing in &args.configs {
-        eprintln!("ragtrace bench: {} ...", tracing.description());
-        let report = run_config(&exe, &args, tracing, &mut rate)
-            .await
-            .with_context(|| format!("configuration {}", tracing.name()))?;
-        eprintln!("{}", report::render_config(&report));
-        configs.push(report);
+    for round in 1..=args.rounds {
+        for &tracing in &args.configs {
+            eprintln!(
+                "ragtrace bench: round {round} of {}: {} ...",
+                args.rounds,
+                tracing.description()
+            );
+            let report = run_config(&exe, &args, tracing, round, &mut rate)
+                .await
+                .with_context(|| format!("configuration {} (round {round})", tracing.name()))?;
+            eprintln!("{}", report::render_config(&report));
+            configs.push(report);
+        }
     }
     let report = Report::new(
         Settings {
@@ -293,6 +306,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             requests: args.requests,
             open_duration_s: args.open_duration().as_secs_f64(),
             open_rate_rps: rate,
+            rate_fraction: args.rate.is_none().then_some(args.rate_fraction),
+            rounds: args.rounds,
             smoke: args.smoke,
             otel_bsp: std::env::vars()
                 .filter(|(k, _)| k.starts_with("OTEL_BSP_"))
@@ -337,6 +352,7 @@ async fn run_config(
     exe: &std::path::Path,
     args: &BenchArgs,
     tracing: Tracing,
+    round: u32,
     rate: &mut Option<f64>,
 ) -> anyhow::Result<ConfigReport> {
     let sink =
@@ -431,34 +447,49 @@ async fn run_config(
         own_after_closed.saturating_sub(own_before_closed),
     );
 
-    // Open loop at the run's rate.
+    // Open loop at the run's rate, the same for every configuration: the
+    // latency ratios compare configurations under the same offered load.
     let open_duration = args.open_duration();
-    let mut open_report = None;
+    let mut open_phases = Vec::new();
     let mut open_traced = Vec::new();
+    let mut before = (after_closed, own_after_closed);
     if !open_duration.is_zero() {
-        let offered = *rate.get_or_insert(args.rate_fraction * closed.throughput());
-        let open = load::run(
-            target.clone(),
-            Mode::Open {
-                rate: offered,
-                connections: args.connections,
-                duration: open_duration,
-            },
-            classify.clone(),
-            Arc::default(),
-        )
-        .await?;
-        let after_open = snapshot(&pids)?;
-        let own_after_open = procfs::own_cpu_time()?;
-        open_report = Some(PhaseReport::new(
-            "open",
-            &open,
-            Some(offered),
-            cpu_between(&after_closed, &after_open),
-            own_after_open.saturating_sub(own_after_closed),
-        ));
-        open_traced = open.traced;
+        let common = *rate.get_or_insert(args.rate_fraction * closed.throughput());
+        // And, for the latency target ("at half of maximum throughput"), at
+        // the same fraction of this configuration's *own* maximum, unless
+        // that is the same load (the configuration that set the rate).
+        let own = args.rate_fraction * closed.throughput();
+        let mut rates = vec![("open", common)];
+        if args.rate.is_none() && (own - common).abs() > 0.01 * common {
+            rates.push(("open-own", own));
+        }
+        for (mode, offered) in rates {
+            let open = load::run(
+                target.clone(),
+                Mode::Open {
+                    rate: offered,
+                    connections: args.connections,
+                    duration: open_duration,
+                },
+                classify.clone(),
+                Arc::default(),
+            )
+            .await?;
+            let after = (snapshot(&pids)?, procfs::own_cpu_time()?);
+            open_phases.push(PhaseReport::new(
+                mode,
+                &open,
+                Some(offered),
+                cpu_between(&before.0, &after.0),
+                after.1.saturating_sub(before.1),
+            ));
+            open_traced.extend(open.traced);
+            before = after;
+        }
     }
+    let mut open_phases = open_phases.into_iter();
+    let open_report = open_phases.next();
+    let open_own_report = open_phases.next();
     let at_end = snapshot(&pids)?;
 
     // Stop: every service flushes its spans and logs its totals.
@@ -532,11 +563,13 @@ async fn run_config(
     Ok(ConfigReport {
         config: tracing.name().into(),
         description: tracing.description().into(),
+        round,
         pipeline_ready_ms,
         warmup_requests: warmup.ok + warmup.errors,
         warmup_errors: warmup.errors,
         closed: closed_report,
         open: open_report,
+        open_own: open_own_report,
         spans,
         services,
     })

@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::load::Outcome;
 
 /// Bumped when a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: `rounds`, `round`, `open_own`, `overhead` per round and
+/// `overhead_median`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -18,8 +20,12 @@ pub struct Report {
     pub ragtrace_version: &'static str,
     pub settings: Settings,
     pub configs: Vec<ConfigReport>,
-    /// Each traced configuration against `off`, when both ran.
+    /// Each traced configuration against `off` of the same round, when both
+    /// ran.
     pub overhead: Vec<Overhead>,
+    /// Per traced configuration: the median of its rounds' ratios (what the
+    /// targets are checked against), with their spread.
+    pub overhead_median: Vec<OverheadSummary>,
     /// The targets, checked against this run's figures.
     pub targets: Vec<TargetCheck>,
 }
@@ -37,6 +43,10 @@ pub struct Settings {
     pub open_duration_s: f64,
     /// The open loop's offered rate (the same for every configuration).
     pub open_rate_rps: Option<f64>,
+    /// The rate as a fraction of a closed-loop throughput (`None` when
+    /// `--rate` gave it).
+    pub rate_fraction: Option<f64>,
+    pub rounds: u32,
     pub smoke: bool,
     /// The `OTEL_BSP_*` variables passed to the services, if any.
     pub otel_bsp: BTreeMap<String, String>,
@@ -46,19 +56,25 @@ pub struct Settings {
 pub struct ConfigReport {
     pub config: String,
     pub description: String,
+    /// 1-based; configurations run interleaved, round after round.
+    pub round: u32,
     /// The slowest service's time from spawn to `/readyz` 200.
     pub pipeline_ready_ms: f64,
     pub warmup_requests: u64,
     pub warmup_errors: u64,
     pub closed: PhaseReport,
+    /// Open loop at the run's common rate.
     pub open: Option<PhaseReport>,
+    /// Open loop at the same fraction of this configuration's own
+    /// closed-loop throughput (absent where that is the common rate).
+    pub open_own: Option<PhaseReport>,
     pub spans: SpanReport,
     pub services: Vec<ServiceReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
-    /// `closed` or `open`.
+    /// `closed`, `open` or `open-own`.
     pub mode: String,
     /// Open loop: the offered rate.
     pub target_rps: Option<f64>,
@@ -189,6 +205,7 @@ pub struct ServiceReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Overhead {
     pub config: String,
+    pub round: u32,
     /// Closed-loop throughput, on / off (1.0 = free).
     pub throughput_ratio: f64,
     /// Closed-loop p99, on / off.
@@ -198,6 +215,48 @@ pub struct Overhead {
     pub p50_open_ratio: Option<f64>,
     /// Pipeline CPU per request (closed loop), on / off.
     pub cpu_per_request_ratio: f64,
+}
+
+/// The median of a traced configuration's per-round ratios.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverheadSummary {
+    pub config: String,
+    pub rounds: usize,
+    pub throughput_ratio: Spread,
+    pub p99_closed_ratio: Spread,
+    pub p99_open_ratio: Option<Spread>,
+    pub p50_open_ratio: Option<Spread>,
+    pub cpu_per_request_ratio: Spread,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// `None` for no values. The median of an even count is the mean of the
+    /// middle two.
+    fn of(mut values: Vec<f64>) -> Option<Spread> {
+        values.retain(|v| !v.is_nan());
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        if n == 0 {
+            return None;
+        }
+        let median = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            min: values[0],
+            max: values[n - 1],
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -211,124 +270,194 @@ fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 { a / b } else { f64::NAN }
 }
 
+impl Overhead {
+    fn between(on: &ConfigReport, off: &ConfigReport) -> Self {
+        let open = |f: fn(&Latency) -> f64| {
+            on.open
+                .as_ref()
+                .zip(off.open.as_ref())
+                .map(|(a, b)| ratio(f(&a.latency_ms), f(&b.latency_ms)))
+        };
+        Overhead {
+            config: on.config.clone(),
+            round: on.round,
+            throughput_ratio: ratio(on.closed.throughput_rps, off.closed.throughput_rps),
+            p99_closed_ratio: ratio(on.closed.latency_ms.p99, off.closed.latency_ms.p99),
+            p99_open_ratio: open(|l| l.p99),
+            p50_open_ratio: open(|l| l.p50),
+            cpu_per_request_ratio: ratio(
+                on.closed.pipeline_cpu_s_per_request,
+                off.closed.pipeline_cpu_s_per_request,
+            ),
+        }
+    }
+}
+
 impl Report {
     pub fn new(settings: Settings, configs: Vec<ConfigReport>) -> Self {
-        let off = configs.iter().find(|c| c.config == "off");
-        let overhead: Vec<Overhead> = match off {
-            None => Vec::new(),
-            Some(off) => configs
-                .iter()
-                .filter(|c| c.config != "off")
-                .map(|on| Overhead {
-                    config: on.config.clone(),
-                    throughput_ratio: ratio(on.closed.throughput_rps, off.closed.throughput_rps),
-                    p99_closed_ratio: ratio(on.closed.latency_ms.p99, off.closed.latency_ms.p99),
-                    p99_open_ratio: on
-                        .open
-                        .as_ref()
-                        .zip(off.open.as_ref())
-                        .map(|(a, b)| ratio(a.latency_ms.p99, b.latency_ms.p99)),
-                    p50_open_ratio: on
-                        .open
-                        .as_ref()
-                        .zip(off.open.as_ref())
-                        .map(|(a, b)| ratio(a.latency_ms.p50, b.latency_ms.p50)),
-                    cpu_per_request_ratio: ratio(
-                        on.closed.pipeline_cpu_s_per_request,
-                        off.closed.pipeline_cpu_s_per_request,
-                    ),
+        // Each traced configuration against `off` of its own round.
+        let overhead: Vec<Overhead> = configs
+            .iter()
+            .filter(|c| c.config != "off")
+            .filter_map(|on| {
+                let off = configs
+                    .iter()
+                    .find(|c| c.config == "off" && c.round == on.round)?;
+                Some(Overhead::between(on, off))
+            })
+            .collect();
+        let mut names: Vec<&str> = Vec::new();
+        for o in &overhead {
+            if !names.contains(&o.config.as_str()) {
+                names.push(&o.config);
+            }
+        }
+        let overhead_median = names
+            .iter()
+            .filter_map(|name| {
+                let rounds: Vec<&Overhead> =
+                    overhead.iter().filter(|o| o.config == *name).collect();
+                let spread =
+                    |f: fn(&Overhead) -> f64| Spread::of(rounds.iter().map(|o| f(o)).collect());
+                let optional = |f: fn(&Overhead) -> Option<f64>| {
+                    Spread::of(rounds.iter().filter_map(|o| f(o)).collect())
+                };
+                Some(OverheadSummary {
+                    config: (*name).to_owned(),
+                    rounds: rounds.len(),
+                    throughput_ratio: spread(|o| o.throughput_ratio)?,
+                    p99_closed_ratio: spread(|o| o.p99_closed_ratio)?,
+                    p99_open_ratio: optional(|o| o.p99_open_ratio),
+                    p50_open_ratio: optional(|o| o.p50_open_ratio),
+                    cpu_per_request_ratio: spread(|o| o.cpu_per_request_ratio)?,
                 })
-                .collect(),
-        };
-        let targets = targets(&configs, &overhead);
+            })
+            .collect::<Vec<_>>();
+        let targets = targets(&configs, &overhead_median);
         Self {
             schema_version: SCHEMA_VERSION,
             ragtrace_version: env!("CARGO_PKG_VERSION"),
             settings,
             configs,
             overhead,
+            overhead_median,
             targets,
         }
     }
 }
 
-/// The targets, as far as this run's figures speak to them.
-fn targets(configs: &[ConfigReport], overhead: &[Overhead]) -> Vec<TargetCheck> {
+/// `x0.712 (-28.8%)`, plus the rounds' range when there were several.
+fn ratio_text(spread: &Spread, rounds: usize) -> String {
+    let pct = |r: f64| (r - 1.0) * 100.0;
+    if rounds > 1 {
+        format!(
+            "{:+.1}% (median of {rounds} rounds; {:+.1}% to {:+.1}%)",
+            pct(spread.median),
+            pct(spread.min),
+            pct(spread.max)
+        )
+    } else {
+        format!("{:+.1}%", pct(spread.median))
+    }
+}
+
+/// The targets, as far as this run's figures speak to them. Ratios
+/// are the medians over the rounds; the per-configuration checks hold for
+/// every round of a configuration (latency: its median over the rounds).
+fn targets(configs: &[ConfigReport], overhead: &[OverheadSummary]) -> Vec<TargetCheck> {
     let mut checks = Vec::new();
     let mut check =
         |target: String, value: String, met: bool| checks.push(TargetCheck { target, value, met });
     if let Some(all) = overhead.iter().find(|o| o.config == "all") {
         check(
             "tracing every request costs <= 5% of throughput".into(),
-            format!("{:+.1}%", (all.throughput_ratio - 1.0) * 100.0),
-            all.throughput_ratio >= 0.95,
+            ratio_text(&all.throughput_ratio, all.rounds),
+            all.throughput_ratio.median >= 0.95,
         );
-        let p99 = all.p99_open_ratio.unwrap_or(all.p99_closed_ratio);
-        let phase = if all.p99_open_ratio.is_some() {
-            "open loop"
-        } else {
-            "closed loop"
+        let (p99, phase) = match &all.p99_open_ratio {
+            Some(open) => (open, "open loop, same offered rate"),
+            None => (&all.p99_closed_ratio, "closed loop"),
         };
         check(
             format!("tracing every request costs <= 10% of p99 ({phase})"),
-            format!("{:+.1}%", (p99 - 1.0) * 100.0),
-            p99 <= 1.10,
+            ratio_text(p99, all.rounds),
+            p99.median <= 1.10,
         );
     }
+    let mut names: Vec<&str> = Vec::new();
     for c in configs {
-        let s = &c.spans;
+        if !names.contains(&c.config.as_str()) {
+            names.push(&c.config);
+        }
+    }
+    for name in names {
+        let runs: Vec<&ConfigReport> = configs.iter().filter(|c| c.config == name).collect();
+        let sum = |f: fn(&SpanReport) -> u64| runs.iter().map(|c| f(&c.spans)).sum::<u64>();
         check(
-            format!(
-                "{}: every span of every served request arrives, none dropped",
-                c.config
-            ),
+            format!("{name}: every span of every served request arrives, none dropped"),
             format!(
                 "expected {}, received {}, dropped {}",
-                s.expected, s.received, s.dropped
+                sum(|s| s.expected),
+                sum(|s| s.received),
+                sum(|s| s.dropped)
             ),
-            s.received == s.expected && s.dropped == 0 && s.failed_export == 0,
+            runs.iter().all(|c| {
+                let s = &c.spans;
+                s.received == s.expected && s.dropped == 0 && s.failed_export == 0
+            }),
         );
-        if let Some(open) = &c.open {
-            check(
-                format!("{}: p50 < 2 ms and p99 < 10 ms in the open loop", c.config),
-                format!(
-                    "p50 {:.2} ms, p99 {:.2} ms at {:.0} req/s",
-                    open.latency_ms.p50,
-                    open.latency_ms.p99,
-                    open.target_rps.unwrap_or(0.0)
-                ),
-                open.latency_ms.p50 < 2.0 && open.latency_ms.p99 < 10.0,
-            );
-        }
-        let growth: Vec<String> = c
-            .services
+        // The latency target is about half of the pipeline's maximum: this
+        // configuration's own, where it has a phase at that rate.
+        let phases: Vec<&PhaseReport> = runs
             .iter()
-            .filter_map(|s| {
-                let base = s.rss_checkpoint_kib?;
-                Some(format!(
-                    "{} {:+.1}%",
-                    s.service,
-                    (ratio(s.rss_end_kib as f64, base as f64) - 1.0) * 100.0
-                ))
-            })
+            .filter_map(|c| c.open_own.as_ref().or(c.open.as_ref()))
             .collect();
-        if !growth.is_empty() {
-            let met = c.services.iter().all(|s| {
-                s.rss_checkpoint_kib
-                    .is_none_or(|base| s.rss_end_kib as f64 <= base as f64 * 1.10)
-            });
+        if let (Some(p50), Some(p99)) = (
+            Spread::of(phases.iter().map(|p| p.latency_ms.p50).collect()),
+            Spread::of(phases.iter().map(|p| p.latency_ms.p99).collect()),
+        ) {
+            let rates: Vec<String> = phases
+                .iter()
+                .map(|p| format!("{:.0}", p.target_rps.unwrap_or(0.0)))
+                .collect();
+            let median = if phases.len() > 1 { "median " } else { "" };
             check(
+                format!("{name}: p50 < 2 ms and p99 < 10 ms in the open loop"),
                 format!(
-                    "{}: RSS at the end within 10% of RSS after the first tenth",
-                    c.config
+                    "{median}p50 {:.2} ms, {median}p99 {:.2} ms at {} req/s",
+                    p50.median,
+                    p99.median,
+                    rates.join(", ")
                 ),
-                growth.join(", "),
-                met,
+                p50.median < 2.0 && p99.median < 10.0,
             );
         }
-        let slowest = c.services.iter().map(|s| s.ready_ms).fold(0.0, f64::max);
+        let mut growth: BTreeMap<&str, f64> = BTreeMap::new();
+        for s in runs.iter().flat_map(|c| &c.services) {
+            if let Some(base) = s.rss_checkpoint_kib {
+                let g = ratio(s.rss_end_kib as f64, base as f64) - 1.0;
+                let worst = growth.entry(s.service.as_str()).or_insert(g);
+                *worst = worst.max(g);
+            }
+        }
+        if !growth.is_empty() {
+            check(
+                format!("{name}: RSS at the end within 10% of RSS after the first tenth"),
+                growth
+                    .iter()
+                    .map(|(service, g)| format!("{service} {:+.1}%", g * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                growth.values().all(|g| *g <= 0.10),
+            );
+        }
+        let slowest = runs
+            .iter()
+            .flat_map(|c| &c.services)
+            .map(|s| s.ready_ms)
+            .fold(0.0, f64::max);
         check(
-            format!("{}: each service ready within 200 ms of spawn", c.config),
+            format!("{name}: each service ready within 200 ms of spawn"),
             format!("slowest {slowest:.0} ms"),
             slowest <= 200.0,
         );
@@ -353,7 +482,7 @@ fn phase_line(out: &mut String, p: &PhaseReport) {
         p.elapsed_s,
         p.throughput_rps,
         p.errors,
-        if p.mode == "open" {
+        if p.mode != "closed" {
             format!(", {} late, {} not sent", p.late, p.not_sent)
         } else {
             String::new()
@@ -379,7 +508,11 @@ fn phase_line(out: &mut String, p: &PhaseReport) {
 /// One configuration, as printed when it finishes.
 pub fn render_config(c: &ConfigReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "== {}: {}", c.config, c.description);
+    let _ = writeln!(
+        out,
+        "== {} (round {}): {}",
+        c.config, c.round, c.description
+    );
     let ready: Vec<String> = c
         .services
         .iter()
@@ -392,7 +525,7 @@ pub fn render_config(c: &ConfigReport) -> String {
         ready.join(", ")
     );
     phase_line(&mut out, &c.closed);
-    if let Some(open) = &c.open {
+    for open in c.open.iter().chain(&c.open_own) {
         phase_line(&mut out, open);
     }
     let s = &c.spans;
@@ -454,7 +587,7 @@ pub fn render(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "\n{:<8} {:>9} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>9} {:>7} | {:>8}",
+        "\n{:<10} {:>7} {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>9} {:>7} | {:>8}",
         "config",
         "req/s",
         "p50 ms",
@@ -479,10 +612,15 @@ pub fn render(report: &Report) -> String {
             None => ("-".into(), "-".into(), "-".into()),
         };
         let l = &c.closed.latency_ms;
+        let label = if s.rounds > 1 {
+            format!("{}#{}", c.config, c.round)
+        } else {
+            c.config.clone()
+        };
         let _ = writeln!(
             out,
-            "{:<8} {:>9.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} | {:>8} {:>8} {:>8} | {:>9} {:>9} {:>7} | {:>6.0}us",
-            c.config,
+            "{:<10} {:>7.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} | {:>8} {:>8} {:>8} | {:>9} {:>9} {:>7} | {:>6.0}us",
+            label,
             c.closed.throughput_rps,
             l.p50,
             l.p90,
@@ -497,20 +635,62 @@ pub fn render(report: &Report) -> String {
             c.closed.pipeline_cpu_s_per_request * 1e6
         );
     }
+    // Configurations at their own half maximum, where that is a phase.
+    for c in &report.configs {
+        if let Some(own) = &c.open_own {
+            let _ = writeln!(
+                out,
+                "{:<10} open loop at {:.0} req/s (its own maximum x {}): p50 {:.3} ms, p99 {:.3} ms, {} late",
+                if s.rounds > 1 {
+                    format!("{}#{}", c.config, c.round)
+                } else {
+                    c.config.clone()
+                },
+                own.target_rps.unwrap_or(0.0),
+                s.rate_fraction.unwrap_or(0.0),
+                own.latency_ms.p50,
+                own.latency_ms.p99,
+                own.late
+            );
+        }
+    }
     if !report.overhead.is_empty() {
-        let _ = writeln!(out, "\noverhead against tracing off (same run):");
+        let _ = writeln!(out, "\noverhead against tracing off (same round):");
+        let x = |r: Option<f64>| r.map_or("-".into(), |r| format!("x{r:.3}"));
         for o in &report.overhead {
             let _ = writeln!(
                 out,
-                "  {:<8} throughput x{:.3} ({:+.1}%), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3}",
-                o.config,
+                "  {:<10} throughput x{:.3} ({:+.1}%), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3}",
+                if s.rounds > 1 {
+                    format!("{}#{}", o.config, o.round)
+                } else {
+                    o.config.clone()
+                },
                 o.throughput_ratio,
                 (o.throughput_ratio - 1.0) * 100.0,
                 o.p99_closed_ratio,
-                o.p99_open_ratio.map_or("-".into(), |r| format!("x{r:.3}")),
-                o.p50_open_ratio.map_or("-".into(), |r| format!("x{r:.3}")),
+                x(o.p99_open_ratio),
+                x(o.p50_open_ratio),
                 o.cpu_per_request_ratio
             );
+        }
+        if s.rounds > 1 {
+            let _ = writeln!(out, "  median over {} rounds:", s.rounds);
+            for o in &report.overhead_median {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} throughput x{:.3} ({:+.1}%; rounds x{:.3} to x{:.3}), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3}",
+                    o.config,
+                    o.throughput_ratio.median,
+                    (o.throughput_ratio.median - 1.0) * 100.0,
+                    o.throughput_ratio.min,
+                    o.throughput_ratio.max,
+                    o.p99_closed_ratio.median,
+                    x(o.p99_open_ratio.map(|r| r.median)),
+                    x(o.p50_open_ratio.map(|r| r.median)),
+                    o.cpu_per_request_ratio.median
+                );
+            }
         }
     }
     let _ = writeln!(out, "\ntargets:");
