@@ -8,7 +8,11 @@
 //!    trace, with no error anywhere.
 //! 2. **A tracer provider** with a *batch* span processor and an OTLP exporter.
 //!    Spans are queued and exported off the request path by the processor's
-//!    own thread; a request never waits for the collector.
+//!    own thread; a request never waits for the collector. For the default
+//!    protocol, `http/protobuf`, the exporter is ours
+//!    ([`crate::otlp_http`]): it encodes straight from the SDK's span data,
+//!    at a fraction of the SDK exporter's cost (see [`crate::otlp_encode`]);
+//!    `http/json` and `grpc` use `opentelemetry-otlp`.
 //! 3. **A `tracing` subscriber**: logs to stderr, and every `tracing` span
 //!    becomes an OpenTelemetry span through `tracing-opentelemetry`. Handlers
 //!    therefore use plain `tracing::info_span!`; `otel.name`, `otel.kind` and
