@@ -279,7 +279,7 @@ async fn http_protobuf_export_uses_the_traces_endpoint_as_is_and_sends_the_heade
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=generic"),
         (
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "x-api-key=s%3Dcr%2Ct , x-tenant=acme",
+            "x-api-key=s%3Dcr%2Ct , x-tenant=acme,user-agent=probe/1",
         ),
     ])
     .await;
@@ -302,6 +302,14 @@ async fn http_protobuf_export_uses_the_traces_endpoint_as_is_and_sends_the_heade
         assert_eq!(request.path, "/tenant/7/otlp-traces");
         assert_eq!(header(request, "x-api-key").as_deref(), Some("s=cr,t"));
         assert_eq!(header(request, "x-tenant").as_deref(), Some("acme"));
+        // A header set by the user replaces the exporter's own, once.
+        let agents: Vec<&str> = request
+            .headers
+            .iter()
+            .filter(|(k, _)| k == "user-agent")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(agents, ["probe/1"]);
         assert_eq!(
             header(request, "content-type").as_deref(),
             Some("application/x-protobuf")

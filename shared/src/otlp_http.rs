@@ -118,7 +118,10 @@ impl ProtobufHttpExporter {
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "OTEL_EXPORTER_OTLP_HEADERS",
         ) {
-            headers.extend(parse_headers(&value));
+            // `insert`, not `append`: a header set here replaces our default.
+            for (name, value) in parse_headers(&value) {
+                headers.insert(name, value);
+            }
         }
         headers.insert(
             CONTENT_TYPE,
@@ -131,18 +134,6 @@ impl ProtobufHttpExporter {
             timeout,
             encoder: TraceEncoder::default(),
         })
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
     }
 
     fn send(&self, batch: &[SpanData]) -> OTelSdkResult {
