@@ -57,12 +57,12 @@
 //!    load. The rate is `--rate`, or `--rate-fraction` of the closed-loop
 //!    throughput of the first configuration of the run, so every
 //!    configuration gets the same offered load (the latency ratios).
-//! 4b. With `--rate-fraction`, once more at that fraction of the
+//! 5. With `--rate-fraction`, open loop once more at that fraction of the
 //!    configuration's *own* closed-loop throughput (`open-own`), unless that
 //!    is the same rate: "half of the pipeline's maximum" for a traced
 //!    pipeline is half of *its* maximum, which is where the latency target
 //!    is checked (and, with `--open-duration 60`, the 60 s zero-drop run).
-//! 5. SIGTERM every service (each flushes its spans and logs its totals),
+//! 6. SIGTERM every service (each flushes its spans and logs its totals),
 //!    then compare spans expected, received and dropped.
 //!
 //! Every request of every phase, warm-up included, is counted in the span
