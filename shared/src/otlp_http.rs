@@ -256,4 +256,140 @@ mod tests {
         assert_eq!(url_decode("100%"), None);
         assert_eq!(url_decode("%ff"), None);
     }
+
+    /// A collector double over a real socket: answers each HTTP/1.1 request
+    /// with the next status of `statuses` on a kept-alive connection, and
+    /// records the connections it accepted and the bodies it got.
+    struct Collector {
+        url: String,
+        accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        bodies: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    }
+
+    fn collector(statuses: Vec<u16>) -> Collector {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (seen, kept) = (accepted.clone(), bodies.clone());
+        std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut writer = stream.try_clone().unwrap();
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    if line != "\r\n" {
+                        break; // the client closed the connection
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    kept.lock().unwrap().push(body);
+                    let status = statuses.next().unwrap_or(200);
+                    write!(writer, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n").unwrap();
+                }
+            }
+        });
+        Collector {
+            url,
+            accepted,
+            bodies,
+        }
+    }
+
+    fn span(name: &'static str) -> SpanData {
+        use opentelemetry::trace::{
+            SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+        };
+        let now = std::time::SystemTime::now();
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(7_u128),
+                SpanId::from(9_u64),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: name.into(),
+            start_time: now,
+            end_time: now,
+            attributes: vec![opentelemetry::KeyValue::new("http.route", "/chat")],
+            dropped_attributes_count: 0,
+            events: Default::default(),
+            links: Default::default(),
+            status: Status::Unset,
+            instrumentation_scope: Default::default(),
+        }
+    }
+
+    #[test]
+    fn batches_go_over_one_kept_alive_connection_and_a_refusal_is_an_error() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message;
+
+        let collector = collector(vec![200, 503, 200]);
+        let mut exporter = ProtobufHttpExporter::from_env(collector.url.clone()).unwrap();
+        exporter.set_resource(
+            &Resource::builder_empty()
+                .with_service_name("gateway")
+                .build(),
+        );
+        assert!(exporter.send(&[span("one"), span("two")]).is_ok());
+        let refused = exporter.send(&[span("three")]).unwrap_err().to_string();
+        assert!(refused.contains("status code: 503"), "{refused}");
+        assert!(exporter.send(&[span("four")]).is_ok());
+        // An empty batch sends nothing.
+        assert!(exporter.send(&[]).is_ok());
+
+        let bodies = collector.bodies.lock().unwrap().clone();
+        let names: Vec<Vec<String>> = bodies
+            .iter()
+            .map(|body| {
+                let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+                let resource = request.resource_spans[0].resource.as_ref().unwrap();
+                assert_eq!(resource.attributes[0].key, "service.name");
+                request.resource_spans[0].scope_spans[0]
+                    .spans
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(names, [vec!["one", "two"], vec!["three"], vec!["four"]]);
+        assert_eq!(
+            collector.accepted.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one connection for every batch"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_collector_is_a_network_error() {
+        // Port 9 (discard): privileged, so no test receiver can be there.
+        let exporter =
+            ProtobufHttpExporter::from_env("http://127.0.0.1:9/v1/traces".into()).unwrap();
+        let err = exporter.send(&[span("lost")]).unwrap_err().to_string();
+        assert!(err.contains("HTTP export failed: network error"), "{err}");
+    }
 }
