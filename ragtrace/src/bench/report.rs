@@ -306,13 +306,7 @@ impl Report {
                 Some(Overhead::between(on, off))
             })
             .collect();
-        let mut names: Vec<&str> = Vec::new();
-        for o in &overhead {
-            if !names.contains(&o.config.as_str()) {
-                names.push(&o.config);
-            }
-        }
-        let overhead_median = names
+        let overhead_median = distinct(overhead.iter().map(|o| o.config.as_str()))
             .iter()
             .filter_map(|name| {
                 let rounds: Vec<&Overhead> =
@@ -346,7 +340,20 @@ impl Report {
     }
 }
 
-/// `x0.712 (-28.8%)`, plus the rounds' range when there were several.
+/// The configuration names among `names`, each once, in order of first
+/// appearance (rounds repeat them).
+fn distinct<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for name in names {
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen
+}
+
+/// A ratio as a change (`-28.8%`), plus the rounds' range when there were
+/// several.
 fn ratio_text(spread: &Spread, rounds: usize) -> String {
     let pct = |r: f64| (r - 1.0) * 100.0;
     if rounds > 1 {
@@ -384,13 +391,7 @@ fn targets(configs: &[ConfigReport], overhead: &[OverheadSummary]) -> Vec<Target
             p99.median <= 1.10,
         );
     }
-    let mut names: Vec<&str> = Vec::new();
-    for c in configs {
-        if !names.contains(&c.config.as_str()) {
-            names.push(&c.config);
-        }
-    }
-    for name in names {
+    for name in distinct(configs.iter().map(|c| c.config.as_str())) {
         let runs: Vec<&ConfigReport> = configs.iter().filter(|c| c.config == name).collect();
         let sum = |f: fn(&SpanReport) -> u64| runs.iter().map(|c| f(&c.spans)).sum::<u64>();
         check(
