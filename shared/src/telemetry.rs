@@ -505,6 +505,15 @@ impl opentelemetry_sdk::trace::SpanExporter for Exporter {
         }
     }
 
+    // Both shutdown methods are forwarded, as in `CountingExporter`: an
+    // exporter may override either.
+    fn shutdown(&self) -> OTelSdkResult {
+        match self {
+            Exporter::Protobuf(exporter) => exporter.shutdown(),
+            Exporter::Sdk(exporter) => exporter.shutdown(),
+        }
+    }
+
     fn force_flush(&self) -> OTelSdkResult {
         match self {
             Exporter::Protobuf(exporter) => exporter.force_flush(),
