@@ -133,14 +133,21 @@ fn offline_span(query: &str, contexts: &[Context], config: &GeneratorConfig) -> 
                 max_tokens: Some(config.max_output_tokens),
             },
             Fact::Input(query),
-            // What the offline model conceptually reads (its token count is
-            // the input usage).
-            Fact::ChatInput {
-                system: None,
-                user: &generator::prompt_text(query, contexts),
-            },
         ],
     );
+    // What the offline model conceptually reads (its token count is the
+    // input usage). Content: built only when it will be recorded, not for
+    // every request to be dropped by the dialect mapping.
+    if shared::telemetry::capture_content() {
+        let prompt = generator::prompt_text(query, contexts);
+        dialects::record(
+            &span,
+            &[Fact::ChatInput {
+                system: None,
+                user: &prompt,
+            }],
+        );
+    }
     span
 }
 
