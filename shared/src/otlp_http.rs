@@ -51,9 +51,10 @@ pub enum OtlpHttpError {
 /// An OTLP/HTTP protobuf span exporter.
 #[derive(Debug)]
 pub struct ProtobufHttpExporter {
+    /// Carries the headers (ours and `OTEL_EXPORTER_OTLP_*HEADERS`) as its
+    /// defaults, set once here rather than per batch.
     client: reqwest::blocking::Client,
     endpoint: String,
-    headers: HeaderMap,
     timeout: Duration,
     encoder: TraceEncoder,
 }
@@ -128,9 +129,8 @@ impl ProtobufHttpExporter {
             HeaderValue::from_static("application/x-protobuf"),
         );
         Ok(Self {
-            client: blocking_client(timeout)?,
+            client: blocking_client(timeout, headers)?,
             endpoint,
-            headers,
             timeout,
             encoder: TraceEncoder::default(),
         })
@@ -144,7 +144,6 @@ impl ProtobufHttpExporter {
         let response = self
             .client
             .post(&self.endpoint)
-            .headers(self.headers.clone())
             .body(body)
             .send()
             .map_err(|err| {
@@ -177,10 +176,14 @@ impl ProtobufHttpExporter {
 /// `reqwest`'s blocking client starts a runtime of its own, which it refuses
 /// to do on a thread that is already inside one (a service's `main` is): build
 /// it on a thread of its own, as `opentelemetry-otlp` does.
-fn blocking_client(timeout: Duration) -> Result<reqwest::blocking::Client, OtlpHttpError> {
+fn blocking_client(
+    timeout: Duration,
+    headers: HeaderMap,
+) -> Result<reqwest::blocking::Client, OtlpHttpError> {
     std::thread::spawn(move || {
         reqwest::blocking::Client::builder()
             .timeout(timeout)
+            .default_headers(headers)
             .build()
             .map_err(|err| OtlpHttpError::Client(err.to_string()))
     })
