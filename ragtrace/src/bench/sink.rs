@@ -254,7 +254,7 @@ async fn traces(
     // Decoded outside the lock: the lock only guards the counters.
     let decoded = match wire::ExportRequest::decode(body) {
         Ok(export) if well_formed(&export) => Ok(export),
-        Ok(_) => Err("a span without a valid trace id or span id".to_owned()),
+        Ok(_) => Err("a span with malformed ids (trace 16 bytes, span and parent 8) or a name that is not UTF-8".to_owned()),
         Err(err) => Err(err.to_string()),
     };
     let Ok(mut counts) = counts.lock() else {
