@@ -21,6 +21,7 @@ use shared::dialects::{self, Fact, Role};
 use shared::error::ErrorBody;
 use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use shared::metrics::{self, GenAiOperation};
+use shared::redact::Content;
 use shared::wire::{Context, Usage};
 use shared::wire::{StreamDone, StreamEvent};
 use tracing::Instrument;
@@ -153,17 +154,20 @@ impl RemoteChat {
                     temperature: self.settings.temperature,
                     max_tokens: self.settings.max_tokens.map(u64::from),
                 },
-                Fact::Input(query),
+                Fact::Input(&Content::capture(query)),
             ],
         );
-        let messages = Self::messages(query, contexts);
-        dialects::record(
-            &span,
-            &[Fact::ChatInput {
-                system: Some(&messages[0].1),
-                user: &messages[1].1,
-            }],
-        );
+        // The messages as sent, when content capture is on.
+        if shared::telemetry::capture_content() {
+            let messages = Self::messages(query, contexts);
+            dialects::record(
+                &span,
+                &[Fact::ChatInput {
+                    system: Some(&Content::capture(&messages[0].1)),
+                    user: &Content::capture(&messages[1].1),
+                }],
+            );
+        }
         span
     }
 
@@ -255,6 +259,7 @@ impl RemoteChat {
 
 /// Response facts, exactly as the API reported them.
 fn record_completion(span: &Span, completion: &Completion, response_id: Option<&str>) {
+    let answer = Content::capture(&completion.answer);
     dialects::record(
         span,
         &[
@@ -267,9 +272,9 @@ fn record_completion(span: &Span, completion: &Completion, response_id: Option<&
                 input: completion.usage.input_tokens,
                 output: Some(completion.usage.output_tokens),
             },
-            Fact::Output(&completion.answer),
+            Fact::Output(&answer),
             Fact::ChatOutput {
-                text: &completion.answer,
+                text: &answer,
                 finish_reason: &completion.finish_reason,
             },
         ],

@@ -13,6 +13,7 @@ use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use shared::metrics::{self, GenAiOperation};
+use shared::redact::Content;
 use tracing::Instrument;
 
 use crate::embedder::{self, HashingEmbedder};
@@ -90,6 +91,7 @@ impl Embedder {
                             input: tokens as u64,
                             output: None,
                         },
+                        Fact::EmbeddingTexts(&captured(texts)),
                     ],
                 );
                 let started = Instant::now();
@@ -136,6 +138,7 @@ impl RemoteEmbedder {
                     model,
                     provider: &self.endpoint.provider,
                 },
+                Fact::EmbeddingTexts(&captured(texts)),
             ],
         );
         let started = Instant::now();
@@ -218,4 +221,17 @@ impl RemoteEmbedder {
         }
         Ok((vectors, response.model, response.usage.prompt_tokens))
     }
+}
+
+/// The first texts of an embeddings call, captured for its span (empty
+/// when content capture is off).
+fn captured(texts: &[String]) -> Vec<Content> {
+    if !shared::telemetry::capture_content() {
+        return Vec::new();
+    }
+    texts
+        .iter()
+        .take(dialects::MAX_RECORDED_EMBEDDING_TEXTS)
+        .map(|text| Content::capture(text))
+        .collect()
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use shared::attributes::ragtrace;
 use shared::dialects::{self, Fact, Role};
 use shared::genai::{Api, ProviderError};
+use shared::redact::{Content, Passages};
 use shared::wire::Context;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -141,6 +142,7 @@ impl Store {
             "ragtrace.ingest.chunks" = chunks.len() as i64,
             "ragtrace.ingest.batch_size" = INGEST_BATCH as i64,
         );
+        dialects::record(&span, &[Fact::Role(Role::Chain)]);
         let result = async {
             let mut batches = 0;
             for (n, batch) in chunks.chunks(INGEST_BATCH).enumerate() {
@@ -151,6 +153,7 @@ impl Store {
                     "ragtrace.ingest.batch" = n as i64,
                     "ragtrace.ingest.chunks" = batch.len() as i64,
                 );
+                dialects::record(&batch_span, &[Fact::Role(Role::Chain)]);
                 async {
                     // The title is embedded with the passage: it names the
                     // subject the passage's own sentences often leave implicit.
@@ -219,7 +222,7 @@ impl Store {
                     embedder: &model,
                     chunk_size: self.chunk_size,
                 },
-                Fact::Input(query),
+                Fact::Input(&Content::capture(query)),
             ],
         );
         let result = async {
@@ -237,8 +240,8 @@ impl Store {
         match &result {
             Ok(contexts) => {
                 span.set_attribute(ragtrace::CONTEXTS_RETURNED, contexts.len() as i64);
-                // The chunks are content: recorded only with capture on.
-                dialects::record(&span, &[Fact::Documents(contexts)]);
+                // The passages are content: captured only with capture on.
+                dialects::record(&span, &[Fact::Documents(&Passages::capture(contexts))]);
             }
             Err(err) => shared::telemetry::record_error(&span, error_code(err), &err.to_string()),
         }

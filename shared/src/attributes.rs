@@ -174,8 +174,10 @@ pub mod error {
 }
 
 /// OpenInference (Arize Phoenix), enabled with `RAGTRACE_SPAN_DIALECTS`.
-/// Per-document keys are indexed: `retrieval.documents.{i}.document.id`,
-/// `.content`, `.score`. `session.id` and `user.id` are shared with
+/// Indexed keys are written in [`crate::dialects`]:
+/// `retrieval.documents.{i}.document.id`, `.content`, `.score`;
+/// `llm.input_messages.{i}.message.role`, `.content`;
+/// `embedding.embeddings.{i}.embedding.text`. `session.id` and `user.id` are shared with
 /// [`identity`].
 pub mod openinference {
     /// `LLM`, `EMBEDDING`, `CHAIN`, `RETRIEVER`, `TOOL`, `AGENT`, ...
@@ -185,13 +187,25 @@ pub mod openinference {
     pub const OUTPUT_VALUE: &str = "output.value";
     pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
     pub const LLM_MODEL_NAME: &str = "llm.model_name";
+    /// Who hosts the model: `openai`, `azure`, `google`, `aws`, ...
     pub const LLM_PROVIDER: &str = "llm.provider";
+    /// The AI product: `openai`, `anthropic`, `mistralai`, `vertexai`, ...
+    pub const LLM_SYSTEM: &str = "llm.system";
+    /// The one output message of a chat completion (`llm.output_messages.{i}.*`;
+    /// input messages are indexed in [`crate::dialects`]).
+    pub const LLM_OUTPUT_ROLE_0: &str = "llm.output_messages.0.message.role";
+    pub const LLM_OUTPUT_CONTENT_0: &str = "llm.output_messages.0.message.content";
     /// JSON object of the request parameters.
     pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
     pub const LLM_TOKEN_COUNT_PROMPT: &str = "llm.token_count.prompt";
     pub const LLM_TOKEN_COUNT_COMPLETION: &str = "llm.token_count.completion";
     pub const LLM_TOKEN_COUNT_TOTAL: &str = "llm.token_count.total";
     pub const EMBEDDING_MODEL_NAME: &str = "embedding.model_name";
+    pub const TOOL_NAME: &str = "tool.name";
+    pub const TOOL_DESCRIPTION: &str = "tool.description";
+    /// JSON Schema of the tool's arguments.
+    pub const TOOL_PARAMETERS: &str = "tool.parameters";
+    pub const AGENT_NAME: &str = "agent.name";
     /// string[]
     pub const TAG_TAGS: &str = "tag.tags";
 }

@@ -391,6 +391,9 @@ impl Call<'_> {
             &span,
             &[crate::dialects::Fact::Role(crate::dialects::Role::Chain)],
         );
+        // The user, session and tags the request carries as baggage, as on
+        // the SERVER span at the other end of this call.
+        crate::propagation::record_baggage(&span, &Span::current().context());
         span
     }
 

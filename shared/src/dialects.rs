@@ -13,10 +13,11 @@
 //!
 //! `RAGTRACE_SPAN_DIALECTS` picks the extra dialects (comma list; default
 //! `genai,confident`). Content facts ([`Fact::Input`], [`Fact::Output`],
-//! [`Fact::Documents`], ...) are recorded only when content capture is on
+//! [`Fact::Documents`], ...) carry [`Content`] and [`Passages`], which only
+//! [`crate::redact`] can build: empty when content capture is off
 //! (`OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`, see
-//! [`crate::telemetry::capture_content`]), and then only after
-//! [`crate::redact`] removed personal data and secrets.
+//! [`crate::telemetry::capture_content`]), redacted and capped when it is
+//! on. No arm here can record raw text, because none is ever handed one.
 
 use std::sync::OnceLock;
 
@@ -25,7 +26,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::attributes::{confident, gen_ai, identity, openinference};
-use crate::wire::Context;
+use crate::redact::{Content, Passages};
 
 /// What a span is, in our own terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub enum Fact<'a> {
     Tool {
         name: &'a str,
         description: &'a str,
+        /// The JSON Schema of the tool's arguments.
+        parameters: &'a str,
     },
     Retrieval {
         data_source: &'a str,
@@ -88,16 +91,18 @@ pub enum Fact<'a> {
         input: u64,
         output: Option<u64>,
     },
-    /// Content: the question or prompt. Recorded only with capture on.
-    Input(&'a str),
-    /// Content: the answer. Recorded only with capture on.
-    Output(&'a str),
-    /// Content: retrieved chunks. Recorded only with capture on.
-    Documents(&'a [Context]),
-    /// Content: the whole request's input, on the root (agent) span.
-    TraceInput(&'a str),
-    /// Content: the whole request's output, on the root (agent) span.
-    TraceOutput(&'a str),
+    /// Content: the question or prompt.
+    Input(&'a Content),
+    /// Content: the answer.
+    Output(&'a Content),
+    /// Content: the retrieved passages.
+    Documents(&'a Passages),
+    /// Content: the texts an embeddings call embedded, in order.
+    EmbeddingTexts(&'a [Content]),
+    /// Content: the whole request's input, on the agent span.
+    TraceInput(&'a Content),
+    /// Content: the whole request's output, on the agent span.
+    TraceOutput(&'a Content),
     /// The model that actually served the request (embeddings).
     ResponseModel(&'a str),
     /// The response was requested as a stream of chunks.
@@ -107,12 +112,12 @@ pub enum Fact<'a> {
     TimeToFirstChunk(std::time::Duration),
     /// Content: the messages sent to a chat model (GenAI message schema).
     ChatInput {
-        system: Option<&'a str>,
-        user: &'a str,
+        system: Option<&'a Content>,
+        user: &'a Content,
     },
     /// Content: the model's reply (GenAI message schema).
     ChatOutput {
-        text: &'a str,
+        text: &'a Content,
         finish_reason: &'a str,
     },
 }
@@ -169,20 +174,32 @@ fn strings(values: impl IntoIterator<Item = String>) -> Value {
 
 /// Record `facts` on `span` in every enabled dialect.
 pub fn record(span: &Span, facts: &[Fact<'_>]) {
-    record_with(
-        span,
-        facts,
-        Dialects::current(),
-        crate::telemetry::capture_content(),
-    );
+    record_with(span, facts, Dialects::current());
 }
 
-/// [`record`] with explicit settings (for tests).
-pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture: bool) {
+/// The `llm.system` and `llm.provider` of OpenInference for a
+/// `gen_ai.provider.name`: the AI product, and who hosts it. Every remote
+/// call here speaks OpenAI's API, so a host OpenInference has no name for
+/// (`openai_compatible`, `ollama`, ...) is the `openai` system on that host.
+fn openinference_system_and_provider(provider: &str) -> (&str, &str) {
+    match provider {
+        gen_ai::PROVIDER_RAGTRACE | "anthropic" | "deepseek" | "groq" => (provider, provider),
+        "azure.ai.openai" => ("openai", "azure"),
+        "mistral_ai" => ("mistralai", "mistralai"),
+        "gcp.gemini" => ("vertexai", "google"),
+        "x_ai" => ("xai", "xai"),
+        other => ("openai", other),
+    }
+}
+
+/// Most embedded texts recorded on one `EMBEDDING` span (an ingest batch
+/// can embed hundreds; the SDK keeps 128 attributes per span).
+pub const MAX_RECORDED_EMBEDDING_TEXTS: usize = 16;
+
+/// [`record`] with explicit dialects (for tests).
+pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects) {
     let set = |key: &'static str, value: Value| span.set_attribute(key, value);
-    // Captured content is redacted here, before it reaches the span.
-    let redactor = crate::redact::Redactor::current();
-    let clean = |text: &str| redactor.apply(text);
+    let text = |content: &Content| content.text().map(str::to_owned);
     for fact in facts {
         match *fact {
             Fact::Role(Role::Chain) => {
@@ -230,6 +247,9 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                 if dialects.confident {
                     set(confident::AGENT_NAME, name.to_owned().into());
                 }
+                if dialects.openinference {
+                    set(openinference::AGENT_NAME, name.to_owned().into());
+                }
             }
             Fact::Trace { name, environment } => {
                 if dialects.confident {
@@ -258,12 +278,24 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                     set(openinference::TAG_TAGS, strings(tags.iter().cloned()));
                 }
             }
-            Fact::Tool { name, description } => {
+            Fact::Tool {
+                name,
+                description,
+                parameters,
+            } => {
                 set(gen_ai::TOOL_NAME, name.to_owned().into());
                 set(gen_ai::TOOL_DESCRIPTION, description.to_owned().into());
                 if dialects.confident {
                     set(confident::TOOL_NAME, name.to_owned().into());
                     set(confident::TOOL_DESCRIPTION, description.to_owned().into());
+                }
+                if dialects.openinference {
+                    set(openinference::TOOL_NAME, name.to_owned().into());
+                    set(
+                        openinference::TOOL_DESCRIPTION,
+                        description.to_owned().into(),
+                    );
+                    set(openinference::TOOL_PARAMETERS, parameters.to_owned().into());
                 }
             }
             Fact::Retrieval {
@@ -301,8 +333,10 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                     set(confident::LLM_MODEL, model.to_owned().into());
                 }
                 if dialects.openinference {
+                    let (system, host) = openinference_system_and_provider(provider);
                     set(openinference::LLM_MODEL_NAME, model.to_owned().into());
-                    set(openinference::LLM_PROVIDER, provider.to_owned().into());
+                    set(openinference::LLM_SYSTEM, system.to_owned().into());
+                    set(openinference::LLM_PROVIDER, host.to_owned().into());
                 }
             }
             Fact::ChatParameters {
@@ -345,6 +379,11 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
             }
             Fact::Usage { input, output } => {
                 set(gen_ai::USAGE_INPUT_TOKENS, (input as i64).into());
+                // An embeddings call has input tokens only.
+                if output.is_none() && dialects.openinference {
+                    set(openinference::LLM_TOKEN_COUNT_PROMPT, (input as i64).into());
+                    set(openinference::LLM_TOKEN_COUNT_TOTAL, (input as i64).into());
+                }
                 if let Some(output) = output {
                     set(gen_ai::USAGE_OUTPUT_TOKENS, (output as i64).into());
                     if dialects.confident {
@@ -364,8 +403,8 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                     }
                 }
             }
-            Fact::Input(text) if capture => {
-                let text = clean(text);
+            Fact::Input(content) => {
+                let Some(text) = text(content) else { continue };
                 if dialects.confident {
                     set(confident::SPAN_INPUT, text.clone().into());
                 }
@@ -374,8 +413,8 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                     set(openinference::INPUT_MIME_TYPE, "text/plain".into());
                 }
             }
-            Fact::Output(text) if capture => {
-                let text = clean(text);
+            Fact::Output(content) => {
+                let Some(text) = text(content) else { continue };
                 if dialects.confident {
                     set(confident::SPAN_OUTPUT, text.clone().into());
                 }
@@ -384,38 +423,44 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
                     set(openinference::OUTPUT_MIME_TYPE, "text/plain".into());
                 }
             }
-            Fact::Documents(documents) if capture => {
+            Fact::Documents(passages) => {
+                let Some(passages) = passages.get() else {
+                    continue;
+                };
                 if dialects.confident {
                     set(
                         confident::SPAN_RETRIEVAL_CONTEXT,
-                        strings(documents.iter().map(|d| clean(&d.text))),
+                        strings(passages.iter().map(|p| p.text().to_owned())),
                     );
                 }
                 if dialects.openinference {
-                    for (i, doc) in documents.iter().enumerate() {
+                    for (i, passage) in passages.iter().enumerate() {
+                        let key = |field: &str| format!("retrieval.documents.{i}.document.{field}");
+                        span.set_attribute(key("id"), passage.id.clone());
+                        span.set_attribute(key("content"), passage.text().to_owned());
+                        span.set_attribute(key("score"), f64::from(passage.score));
+                    }
+                }
+            }
+            Fact::EmbeddingTexts(contents) => {
+                if dialects.openinference {
+                    let captured = contents.iter().filter_map(Content::text);
+                    for (i, text) in captured.take(MAX_RECORDED_EMBEDDING_TEXTS).enumerate() {
                         span.set_attribute(
-                            format!("retrieval.documents.{i}.document.id"),
-                            doc.id.clone(),
-                        );
-                        span.set_attribute(
-                            format!("retrieval.documents.{i}.document.content"),
-                            doc.text.clone(),
-                        );
-                        span.set_attribute(
-                            format!("retrieval.documents.{i}.document.score"),
-                            f64::from(doc.score),
+                            format!("embedding.embeddings.{i}.embedding.text"),
+                            text.to_owned(),
                         );
                     }
                 }
             }
-            Fact::TraceInput(text) if capture => {
-                if dialects.confident {
-                    set(confident::TRACE_INPUT, clean(text).into());
+            Fact::TraceInput(content) => {
+                if let (true, Some(text)) = (dialects.confident, text(content)) {
+                    set(confident::TRACE_INPUT, text.into());
                 }
             }
-            Fact::TraceOutput(text) if capture => {
-                if dialects.confident {
-                    set(confident::TRACE_OUTPUT, clean(text).into());
+            Fact::TraceOutput(content) => {
+                if let (true, Some(text)) = (dialects.confident, text(content)) {
+                    set(confident::TRACE_OUTPUT, text.into());
                 }
             }
             Fact::ResponseModel(model) => set(gen_ai::RESPONSE_MODEL, model.to_owned().into()),
@@ -426,34 +471,45 @@ pub fn record_with(span: &Span, facts: &[Fact<'_>], dialects: Dialects, capture:
             ),
             // GenAI content keys: JSON in the conventions' message schema,
             // `{"role", "parts": [{"type": "text", "content"}]}`.
-            Fact::ChatInput { system, user } if capture => {
-                if let Some(system) = system {
-                    let parts = serde_json::json!([{"type": "text", "content": clean(system)}]);
+            // OpenInference: flattened `llm.input_messages.{i}.message.*`.
+            Fact::ChatInput { system, user } => {
+                let Some(user) = text(user) else { continue };
+                let system = system.and_then(text);
+                if let Some(system) = &system {
+                    let parts = serde_json::json!([{"type": "text", "content": system}]);
                     set(gen_ai::SYSTEM_INSTRUCTIONS, parts.to_string().into());
                 }
                 let messages = serde_json::json!([
-                    {"role": "user", "parts": [{"type": "text", "content": clean(user)}]}
+                    {"role": "user", "parts": [{"type": "text", "content": user}]}
                 ]);
                 set(gen_ai::INPUT_MESSAGES, messages.to_string().into());
+                if dialects.openinference {
+                    let messages = system.map(|s| ("system", s)).into_iter();
+                    for (i, (role, content)) in messages.chain([("user", user)]).enumerate() {
+                        let key = |field: &str| format!("llm.input_messages.{i}.message.{field}");
+                        span.set_attribute(key("role"), role);
+                        span.set_attribute(key("content"), content);
+                    }
+                }
             }
             Fact::ChatOutput {
-                text,
+                text: content,
                 finish_reason,
-            } if capture => {
+            } => {
+                let Some(answer) = text(content) else {
+                    continue;
+                };
                 let messages = serde_json::json!([{
                     "role": "assistant",
-                    "parts": [{"type": "text", "content": clean(text)}],
+                    "parts": [{"type": "text", "content": answer}],
                     "finish_reason": finish_reason,
                 }]);
                 set(gen_ai::OUTPUT_MESSAGES, messages.to_string().into());
+                if dialects.openinference {
+                    set(openinference::LLM_OUTPUT_ROLE_0, "assistant".into());
+                    set(openinference::LLM_OUTPUT_CONTENT_0, answer.into());
+                }
             }
-            Fact::Input(_)
-            | Fact::Output(_)
-            | Fact::Documents(_)
-            | Fact::TraceInput(_)
-            | Fact::TraceOutput(_)
-            | Fact::ChatInput { .. }
-            | Fact::ChatOutput { .. } => {}
         }
     }
 }

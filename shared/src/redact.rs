@@ -21,8 +21,89 @@
 //! Configuration: `RAGTRACE_REDACT` (comma list of `email`, `phone`, `card`,
 //! `secret`, or `none`; default all four) and `RAGTRACE_CONTENT_MAX_CHARS`
 //! (default 4096).
+//!
+//! ## Redaction by construction
+//!
+//! Content reaches a span only as a [`Content`] or [`Passages`] value, and
+//! only this module can make one: [`Content::capture`] and
+//! [`Passages::capture`] return an empty value when capture is off, and the
+//! redacted, capped text when it is on. [`crate::dialects::Fact`]'s content
+//! variants accept nothing else, so no dialect, and no handler, can record a
+//! prompt, a passage, a tool argument or an answer that skipped the
+//! redactor. Error messages are not content, but they can quote it (a
+//! provider echoing a prompt, a key in a URL), so
+//! [`crate::telemetry::record_error`] passes them through [`Redactor::apply`]
+//! too, capture on or off.
 
 use std::sync::OnceLock;
+
+use crate::wire::Context;
+
+/// Captured content: the redacted, capped text when content capture is on,
+/// nothing when it is off. Only [`Content::capture`] and
+/// [`Content::capture_with`] make one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Content(Option<String>);
+
+impl Content {
+    /// `text`, redacted and capped, if content capture is on.
+    pub fn capture(text: &str) -> Content {
+        Content::capture_with(|| text.to_owned())
+    }
+
+    /// Like [`Content::capture`], for text that costs something to build:
+    /// `build` runs only when capture is on.
+    pub fn capture_with(build: impl FnOnce() -> String) -> Content {
+        Content(crate::telemetry::capture_content().then(|| Redactor::current().apply(&build())))
+    }
+
+    /// The redacted text, if captured.
+    pub fn text(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// Retrieved passages, captured: id, score and redacted text of each, when
+/// content capture is on; nothing when it is off.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Passages(Option<Vec<CapturedPassage>>);
+
+/// One retrieved passage whose text has been redacted and capped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapturedPassage {
+    pub id: String,
+    pub score: f32,
+    text: String,
+}
+
+impl CapturedPassage {
+    /// The redacted text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl Passages {
+    /// `passages` with their text redacted and capped, if capture is on.
+    pub fn capture(passages: &[Context]) -> Passages {
+        Passages(crate::telemetry::capture_content().then(|| {
+            let redactor = Redactor::current();
+            passages
+                .iter()
+                .map(|p| CapturedPassage {
+                    id: p.id.clone(),
+                    score: p.score,
+                    text: redactor.apply(&p.text),
+                })
+                .collect()
+        }))
+    }
+
+    /// The captured passages (`None` when capture is off).
+    pub fn get(&self) -> Option<&[CapturedPassage]> {
+        self.0.as_deref()
+    }
+}
 
 /// What to redact, and the length cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +154,9 @@ impl Redactor {
     }
 
     /// `text` with everything configured replaced, then capped.
+    ///
+    /// Returns a plain `String`: the types that may reach a span
+    /// ([`Content`], [`Passages`]) are built from it here, in this module.
     pub fn apply(&self, text: &str) -> String {
         let mut out = text.to_owned();
         if self.secret {

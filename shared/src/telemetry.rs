@@ -761,6 +761,9 @@ pub fn current_trace_id() -> String {
 /// Mark `span` as failed the way the conventions ask: status ERROR with a
 /// description, a low-cardinality `error.type`, and an `exception` event.
 pub fn record_error(span: &Span, error_type: &str, message: &str) {
+    // A message can quote content or a secret (a provider echoing the
+    // prompt, a key in a URL): it passes the redactor like content does.
+    let message = &crate::redact::Redactor::current().apply(message);
     span.set_attribute(attributes::error::TYPE, error_type.to_owned());
     span.set_status(Status::error(message.to_owned()));
     span.add_event(

@@ -7,6 +7,7 @@ use shared::attributes::{baggage, gen_ai};
 use shared::client::DownstreamError;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
+use shared::redact::Content;
 use shared::server::JsonBody;
 use shared::streaming;
 use shared::telemetry;
@@ -120,13 +121,11 @@ pub async fn chat(
             return Err(err.into());
         }
     };
-    dialects::record(
-        &span,
-        &[
-            Fact::Output(&processed.answer),
-            Fact::TraceOutput(&processed.answer),
-        ],
-    );
+    let answer = Content::capture(&processed.answer);
+    dialects::record(&span, &[Fact::Output(&answer), Fact::TraceOutput(&answer)]);
+    // The root (HTTP SERVER) span carries the request's input and output
+    // too: trace lists (Phoenix's among them) read them from the root.
+    dialects::record(&Span::current(), &[Fact::Output(&answer)]);
     drop(span);
 
     Ok(HttpResponse::Ok().json(ChatResponse {
@@ -147,6 +146,7 @@ fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
         otel.name = %format!("{} {AGENT_NAME}", gen_ai::operation::INVOKE_AGENT),
         otel.kind = "internal",
     );
+    let question = Content::capture(&request.query);
     dialects::record(
         &span,
         &[
@@ -156,10 +156,12 @@ fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
                 name: "ragtrace chat",
                 environment: &settings.environment,
             },
-            Fact::Input(&request.query),
-            Fact::TraceInput(&request.query),
+            Fact::Input(&question),
+            Fact::TraceInput(&question),
         ],
     );
+    let root = Span::current();
+    dialects::record(&root, &[Fact::Input(&question)]);
 
     // User, session and tags from the body become W3C baggage on the agent
     // span's context. The outbound helper injects that context, so every
@@ -168,10 +170,12 @@ fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
     if let Some(user) = &request.user_id {
         entries.push(KeyValue::new(baggage::USER_ID, user.clone()));
         dialects::record(&span, &[Fact::User(user)]);
+        dialects::record(&root, &[Fact::User(user)]);
     }
     if let Some(session) = &request.session_id {
         entries.push(KeyValue::new(baggage::SESSION_ID, session.clone()));
         dialects::record(&span, &[Fact::Session(session)]);
+        dialects::record(&root, &[Fact::Session(session)]);
     }
     if let Some(tags) = &request.tags {
         entries.push(KeyValue::new(
@@ -179,6 +183,7 @@ fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
             shared::propagation::encode_tags(tags),
         ));
         dialects::record(&span, &[Fact::Tags(tags)]);
+        dialects::record(&root, &[Fact::Tags(tags)]);
     }
     if !entries.is_empty() {
         let _ = span.set_parent(Span::current().context().with_baggage(entries));
@@ -223,13 +228,10 @@ pub async fn chat_stream(
         other => other,
     });
     let spans = vec![span.clone(), Span::current()];
+    let root = Span::current();
     Ok(streaming::respond(events, spans, move |_, observed| {
-        dialects::record(
-            &span,
-            &[
-                Fact::Output(&observed.text),
-                Fact::TraceOutput(&observed.text),
-            ],
-        );
+        let answer = Content::capture(&observed.text);
+        dialects::record(&span, &[Fact::Output(&answer), Fact::TraceOutput(&answer)]);
+        dialects::record(&root, &[Fact::Output(&answer)]);
     }))
 }

@@ -7,6 +7,7 @@ use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
 use shared::genai::{Api, ProviderError};
 use shared::metrics::{self, GenAiOperation};
+use shared::redact::Content;
 use shared::server::JsonBody;
 use shared::streaming;
 use shared::wire::{
@@ -132,22 +133,15 @@ fn offline_span(query: &str, contexts: &[Context], config: &GeneratorConfig) -> 
                 temperature: None,
                 max_tokens: Some(config.max_output_tokens),
             },
-            Fact::Input(query),
+            Fact::Input(&Content::capture(query)),
+            // What the offline model reads (its token count is the input
+            // usage); built only when content capture is on.
+            Fact::ChatInput {
+                system: None,
+                user: &Content::capture_with(|| generator::prompt_text(query, contexts)),
+            },
         ],
     );
-    // What the offline model conceptually reads (its token count is the
-    // input usage). Content: built only when it will be recorded, not for
-    // every request to be dropped by the dialect mapping.
-    if shared::telemetry::capture_content() {
-        let prompt = generator::prompt_text(query, contexts);
-        dialects::record(
-            &span,
-            &[Fact::ChatInput {
-                system: None,
-                user: &prompt,
-            }],
-        );
-    }
     span
 }
 
@@ -166,6 +160,7 @@ const OFFLINE_OPERATION: GenAiOperation<'static> = GenAiOperation {
 /// Response and usage, known only once the model has answered; the
 /// operation's duration and token metrics with them (it cannot fail).
 fn record_generation(span: &Span, generation: &Generation, duration: std::time::Duration) {
+    let answer = Content::capture(&generation.answer);
     dialects::record(
         span,
         &[
@@ -178,9 +173,9 @@ fn record_generation(span: &Span, generation: &Generation, duration: std::time::
                 input: generation.input_tokens,
                 output: Some(generation.output_tokens),
             },
-            Fact::Output(&generation.answer),
+            Fact::Output(&answer),
             Fact::ChatOutput {
-                text: &generation.answer,
+                text: &answer,
                 finish_reason: generation.finish_reason.as_str(),
             },
         ],

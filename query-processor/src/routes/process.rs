@@ -5,6 +5,7 @@ use shared::attributes::gen_ai;
 use shared::client::DownstreamError;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
+use shared::redact::Content;
 use shared::server::JsonBody;
 use shared::streaming;
 use shared::wire::StreamEvent;
@@ -20,6 +21,8 @@ use crate::query::{self, QueryError};
 const TOOL_NAME: &str = "process_query";
 const TOOL_DESCRIPTION: &str =
     "Normalise the query, retrieve the top-k passages, generate a grounded answer";
+/// The JSON Schema of the tool's arguments: the body of `POST /process`.
+const TOOL_PARAMETERS: &str = r#"{"type":"object","properties":{"query":{"type":"string"},"top_k":{"type":"integer","minimum":1}},"required":["query"]}"#;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -79,6 +82,7 @@ pub async fn process(
     .instrument(span.clone())
     .await
     .inspect_err(|err| shared::telemetry::record_error(&span, err.code(), &err.to_string()))?;
+    dialects::record(&span, &[Fact::Output(&Content::capture(&response.answer))]);
     Ok(HttpResponse::Ok().json(response))
 }
 
@@ -98,8 +102,9 @@ fn tool_span(query: &str, top_k: u32) -> Span {
             Fact::Tool {
                 name: TOOL_NAME,
                 description: TOOL_DESCRIPTION,
+                parameters: TOOL_PARAMETERS,
             },
-            Fact::Input(query),
+            Fact::Input(&Content::capture(query)),
         ],
     );
     span
@@ -144,7 +149,7 @@ pub async fn process_stream(
         .chain(streaming::relay(generation));
     let spans = vec![span.clone(), Span::current()];
     Ok(streaming::respond(events, spans, move |_, observed| {
-        dialects::record(&span, &[Fact::Output(&observed.text)]);
+        dialects::record(&span, &[Fact::Output(&Content::capture(&observed.text))]);
     }))
 }
 
