@@ -535,5 +535,117 @@ async fn a_failing_metrics_endpoint_is_logged_once_per_outage() {
         "{}",
         warnings[0]
     );
+    // Nothing answered: a network error (a refusal by status is another
+    // test).
+    assert!(warnings[0].contains("network error"), "{}", warnings[0]);
     assert!(!stderr.contains("metrics export recovered"), "{stderr}");
+}
+
+/// A server that takes no OTLP metrics, as Phoenix on its UI port: every
+/// request is answered with `status` (Phoenix: 405 on `/v1/metrics`).
+/// Returns its base URL, the number of requests it refused, and its handle.
+fn refusing_server(
+    status: u16,
+) -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    actix_web::dev::ServerHandle,
+) {
+    use actix_web::{App, HttpResponse, HttpServer, http::StatusCode, web};
+    let refused = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = refused.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        let counter = counter.clone();
+        App::new().default_service(web::to(move |_body: web::Bytes| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { HttpResponse::new(StatusCode::from_u16(status).unwrap()) }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    (format!("http://{addr}"), refused, handle)
+}
+
+/// Services pointed straight at Phoenix send their metrics to a server that
+/// answers `/v1/metrics` with 405. Each service logs that status, once
+/// however many exports are refused, and never calls it a network error;
+/// the traces (here to the test receiver) are not affected.
+#[actix_web::test]
+async fn a_metrics_endpoint_answering_405_is_logged_once_with_that_status() {
+    let (phoenix, refused, server) = refusing_server(405);
+    let metrics_url = format!("{phoenix}/v1/metrics");
+    let mut app = TestPipeline::start(&[
+        FAST_EXPORT,
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &metrics_url),
+        // The documented Phoenix recipe's project choice.
+        (
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "openinference.project.name=ragtrace-test",
+        ),
+    ])
+    .await;
+    let (status, body) = app.chat(json!({"query": QUESTION}), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
+        .await;
+    assert_eq!(spans.len(), SPANS_PER_CHAT);
+    for span in &spans {
+        assert_eq!(
+            span.resource["openinference.project.name"], "ragtrace-test",
+            "{}",
+            span.name
+        );
+    }
+
+    const LINE: &str = "telemetry: metrics export to";
+    app.wait_for_log(&Service::ALL, LINE, Duration::from_secs(10))
+        .await;
+    // Twenty more refused exports (about five 200 ms intervals of each
+    // service): still one line per service.
+    let seen = refused.load(std::sync::atomic::Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while refused.load(std::sync::atomic::Ordering::SeqCst) < seen + 5 * Service::ALL.len() {
+        assert!(std::time::Instant::now() < deadline, "exports stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for service in Service::ALL {
+        let lines = app.logged(service, LINE);
+        assert_eq!(lines.len(), 1, "{}: {lines:#?}", service.name());
+        let line = &lines[0];
+        assert!(
+            line.contains(&format!(
+                "{LINE} {metrics_url} failed: Operation failed: HTTP export failed with \
+                 status code: 405 Method Not Allowed;"
+            )),
+            "{line}"
+        );
+        assert!(line.contains("OTEL_METRICS_EXPORTER=none"), "{line}");
+    }
+    assert!(
+        app.receiver.metrics.is_empty(),
+        "the metrics went to their own endpoint"
+    );
+
+    for (service, status) in app.pipeline.stop_all(Duration::from_secs(30)).await {
+        let status = status.unwrap_or_else(|err| panic!("{}: {err:#}", service.name()));
+        assert!(status.success(), "{}: {status}", service.name());
+    }
+    server.stop(false).await;
+    // Nothing the services logged, the final export at shutdown included,
+    // calls the refusal a network error.
+    let logs = app.logs.lock().unwrap().clone();
+    let network: Vec<&String> = logs
+        .iter()
+        .filter(|line| line.contains("network error"))
+        .collect();
+    assert!(network.is_empty(), "{network:#?}");
+    app.assert_no_panics();
 }

@@ -388,8 +388,15 @@ impl fmt::Display for Report {
     }
 }
 
+/// Whether an export error says the collector could not be reached. A
+/// collector that answered with an HTTP status was reached, whatever the
+/// status says (`503 Service Unavailable`, `504 Gateway Timeout`): that is
+/// an export that failed, not an unreachable collector.
 fn is_unreachable(reason: &str) -> bool {
     let reason = reason.to_ascii_lowercase();
+    if reason.contains("status code") {
+        return false;
+    }
     [
         "network error",
         "transport error",
@@ -758,6 +765,46 @@ mod tests {
                 .tick(counts(200, 1310, 42, 34), true, error)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_http_status_answer_is_reported_as_a_failed_export_not_as_unreachable() {
+        let report = |reason: &str| {
+            let mut state = ReportState::new(
+                Duration::from_secs(10),
+                2048,
+                "http://phoenix:6006/v1/traces".into(),
+            );
+            state.tick(counts(0, 5, 1, 0), false, Some(reason.to_owned()))[0].to_string()
+        };
+        for status in [
+            "404 Not Found",
+            "405 Method Not Allowed",
+            "503 Service Unavailable",
+            "504 Gateway Timeout",
+        ] {
+            let line = report(&format!(
+                "Operation failed: HTTP export failed with status code: {status}"
+            ));
+            assert!(
+                line.contains(&format!(
+                    "export to http://phoenix:6006/v1/traces failed: Operation failed: HTTP \
+                     export failed with status code: {status})"
+                )),
+                "{line}"
+            );
+            assert!(!line.contains("unreachable"), "{line}");
+        }
+        // No answer at all: unreachable (HTTP, and gRPC's Unavailable).
+        for reason in [
+            "Operation failed: HTTP export failed: network error (cannot connect)",
+            "Operation failed: TonicTracesClient export failed with gRPC code: Unavailable",
+        ] {
+            assert!(
+                report(reason).contains("collector unreachable at"),
+                "{reason}"
+            );
+        }
     }
 
     #[test]

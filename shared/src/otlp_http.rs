@@ -23,9 +23,17 @@
 //! uses (`reqwest-blocking-client`), with the TLS the workspace builds reqwest
 //! with (for `https://` backends): one keep-alive connection reused batch
 //! after batch, driven from the batch processor's thread.
+//!
+//! A collector that answers with an error status is reported by that status
+//! (`HTTP export failed with status code: 405 Method Not Allowed`), one that
+//! cannot be reached as a network error. [`StatusPassingClient`] gives the
+//! SDK's OTLP metric exporter the same distinction.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -82,22 +90,7 @@ impl ProtobufHttpExporter {
                 reason: "not a URL",
             });
         }
-        let timeout = match var(
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ) {
-            None => DEFAULT_TIMEOUT,
-            Some((name, value)) => match value.trim().parse::<u64>() {
-                Ok(ms) => Duration::from_millis(ms),
-                Err(_) => {
-                    return Err(OtlpHttpError::Invalid {
-                        name,
-                        value,
-                        reason: "expected milliseconds",
-                    });
-                }
-            },
-        };
+        let timeout = timeout_from_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")?;
         if let Some((name, value)) = var(
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_EXPORTER_OTLP_COMPRESSION",
@@ -165,11 +158,90 @@ impl ProtobufHttpExporter {
         if status.is_success() {
             Ok(())
         } else {
+            // The collector answered: its status, code and reason ("405
+            // Method Not Allowed"), after the SDK exporter's wording.
             Err(OTelSdkError::InternalFailure(format!(
-                "HTTP export failed with status code: {}",
-                status.as_u16()
+                "HTTP export failed with status code: {status}"
             )))
         }
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT` (`signal_var`), else
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s; a value that is not a number of
+/// milliseconds is an error.
+fn timeout_from_env(signal_var: &'static str) -> Result<Duration, OtlpHttpError> {
+    match var(signal_var, "OTEL_EXPORTER_OTLP_TIMEOUT") {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some((name, value)) => match value.trim().parse::<u64>() {
+            Ok(ms) => Ok(Duration::from_millis(ms)),
+            Err(_) => Err(OtlpHttpError::Invalid {
+                name,
+                value,
+                reason: "expected milliseconds",
+            }),
+        },
+    }
+}
+
+/// The HTTP client for `opentelemetry-otlp`'s metric exporter: `reqwest`'s
+/// blocking client, as the exporter's default, but an answer with an error
+/// status is passed on as an answer.
+///
+/// The stock `HttpClient` impl for `reqwest::blocking::Client` turns every
+/// 4xx and 5xx answer into an error (`error_for_status`), and the exporter
+/// reports any error of its client as `HTTP export failed: network error`
+/// (the status goes to a `debug` event only): a server that is up and
+/// refuses the request, as Phoenix answers `/v1/metrics` with 405, would
+/// read as a network failure. With the answer passed on, the exporter
+/// reports `HTTP export failed with status code: 405`; a connection that
+/// fails is still a network error.
+#[derive(Debug)]
+pub struct StatusPassingClient(reqwest::blocking::Client);
+
+impl StatusPassingClient {
+    /// With `timeout`, else the signal's timeout variable (`signal_var`),
+    /// then `OTEL_EXPORTER_OTLP_TIMEOUT`, then 10 s, as the exporter
+    /// resolves it for its own client (a client handed to the exporter gets
+    /// no timeout from it).
+    pub fn new(timeout: Option<Duration>, signal_var: &'static str) -> Result<Self, OtlpHttpError> {
+        let timeout = match timeout {
+            Some(timeout) => timeout,
+            None => timeout_from_env(signal_var)?,
+        };
+        // The exporter sets the headers on each request.
+        Ok(Self(blocking_client(timeout, HeaderMap::new())?))
+    }
+
+    /// The stock impl's conversions, without `error_for_status`.
+    fn send(&self, request: Request<Bytes>) -> Answer {
+        let mut response = self.0.execute(request.try_into()?)?;
+        let headers = std::mem::take(response.headers_mut());
+        let mut answer = Response::builder()
+            .status(response.status())
+            .body(response.bytes()?)?;
+        *answer.headers_mut() = headers;
+        Ok(answer)
+    }
+}
+
+/// What [`HttpClient::send_bytes`] resolves to.
+type Answer = Result<Response<Bytes>, HttpError>;
+
+impl HttpClient for StatusPassingClient {
+    // The trait is declared with `#[async_trait]`; this is the signature the
+    // macro gives it. The periodic reader blocks on the future on its own
+    // thread, so the request is made right here, as the span exporter above
+    // does.
+    fn send_bytes<'life0, 'async_trait>(
+        &'life0 self,
+        request: Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(std::future::ready(self.send(request)))
     }
 }
 
@@ -384,6 +456,93 @@ mod tests {
             collector.accepted.load(std::sync::atomic::Ordering::SeqCst),
             1,
             "one connection for every batch"
+        );
+    }
+
+    #[test]
+    fn an_answer_with_an_error_status_is_reported_by_that_status() {
+        let collector = collector(vec![405, 404]);
+        let exporter = ProtobufHttpExporter::from_env(collector.url.clone()).unwrap();
+        for status in ["405 Method Not Allowed", "404 Not Found"] {
+            let err = exporter.send(&[span("refused")]).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("Operation failed: HTTP export failed with status code: {status}")
+            );
+        }
+    }
+
+    /// Polls `future` to completion on this thread.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: std::sync::Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            std::thread::park();
+        }
+    }
+
+    #[test]
+    fn the_metric_exporter_reports_a_refusal_by_status_with_this_client_only() {
+        use opentelemetry_otlp::{MetricExporter, WithExportConfig, WithHttpConfig};
+        use opentelemetry_sdk::metrics::data::ResourceMetrics;
+        use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+
+        // Phoenix answers /v1/metrics with 405 (here twice, then 200). The
+        // double serves one connection at a time: one double per client.
+        let (for_stock, for_ours) = (collector(vec![405]), collector(vec![405, 405]));
+        let export = |exporter: &MetricExporter| {
+            block_on(exporter.export(&ResourceMetrics::default())).map_err(|e| e.to_string())
+        };
+        // The stock client: the answer becomes an error, and the exporter
+        // calls every client error a network error. (Should a later
+        // opentelemetry-otlp report the status itself, this fails, and
+        // `StatusPassingClient` can go.)
+        let stock = MetricExporter::builder()
+            .with_http()
+            .with_endpoint(for_stock.url.clone())
+            .build()
+            .unwrap();
+        assert_eq!(
+            export(&stock),
+            Err("Operation failed: HTTP export failed: network error".to_owned())
+        );
+        let ours = MetricExporter::builder()
+            .with_http()
+            .with_endpoint(for_ours.url.clone())
+            .with_http_client(
+                StatusPassingClient::new(None, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT").unwrap(),
+            )
+            .build()
+            .unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                export(&ours),
+                Err("Operation failed: HTTP export failed with status code: 405".to_owned())
+            );
+        }
+        assert_eq!(export(&ours), Ok(()));
+        // A connection that fails is still a network error.
+        let nobody = MetricExporter::builder()
+            .with_http()
+            .with_endpoint("http://127.0.0.1:9/v1/metrics")
+            .with_http_client(
+                StatusPassingClient::new(None, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT").unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(
+            export(&nobody),
+            Err("Operation failed: HTTP export failed: network error".to_owned())
         );
     }
 

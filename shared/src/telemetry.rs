@@ -108,7 +108,10 @@
 //!   histogram per series, whatever the request rate), and each export
 //!   carries the cumulative totals, so a failed export loses nothing the
 //!   next successful one does not carry. A failing export is logged once,
-//!   at `WARN` with the endpoint, and its recovery once at `INFO`.
+//!   at `WARN` with the endpoint and why: the status the server answered
+//!   (a trace-only backend such as Phoenix answers `/v1/metrics` with `405
+//!   Method Not Allowed`) or a network error when none answered. Its
+//!   recovery is logged once at `INFO`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -116,7 +119,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
-use opentelemetry_otlp::{MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
@@ -138,7 +143,7 @@ use crate::export::{
     max_queue_size_from_env,
 };
 pub use crate::export::{ExportCounts, ExportStats, REPORT_INTERVAL_ENV};
-use crate::otlp_http::ProtobufHttpExporter;
+use crate::otlp_http::{ProtobufHttpExporter, StatusPassingClient};
 
 /// Default log filter: our own crates at `info`; the HTTP/gRPC stacks the
 /// *exporter* uses at `warn`, so exporting spans never produces spans or logs
@@ -543,6 +548,11 @@ fn build_exporter(
                 SpanExporter::builder()
                     .with_http()
                     .with_protocol(Protocol::HttpJson)
+                    // A refusal is reported by its status, as for metrics.
+                    .with_http_client(StatusPassingClient::new(
+                        None,
+                        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                    )?)
                     .build()?,
             ),
             traces_endpoint(false),
@@ -629,15 +639,16 @@ fn build_meter_provider(
     // Endpoint (`..._METRICS_ENDPOINT`, else the base URL + `/v1/metrics`),
     // headers and temporality are read by the exporter builder itself, as
     // for spans. Temporality stays cumulative by default: what Prometheus
-    // (and the Collector's prometheus exporter) expects.
-    let http = |protocol| {
-        let mut builder = MetricExporter::builder()
+    // (and the Collector's prometheus exporter) expects. The HTTP client is
+    // the stock one but for error statuses, which it passes on, so that a
+    // refusal is reported by its status (see `StatusPassingClient`).
+    let http = |protocol| -> Result<MetricExporter, TelemetryError> {
+        let client = StatusPassingClient::new(timeout, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT")?;
+        Ok(MetricExporter::builder()
             .with_http()
-            .with_protocol(protocol);
-        if let Some(timeout) = timeout {
-            builder = builder.with_timeout(timeout);
-        }
-        builder.build()
+            .with_protocol(protocol)
+            .with_http_client(client)
+            .build()?)
     };
     let protocol = protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL");
     let endpoint = describe_endpoint(&signal_endpoint(
@@ -697,11 +708,14 @@ impl PushMetricExporter for ReportingMetricExporter {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let result = self.inner.export(metrics).await;
         match &result {
-            Err(err) if !self.failing.swap(true, Ordering::Relaxed) => tracing::warn!(
-                "telemetry: metrics export to {} failed: {err}; retrying every interval \
-                 (the next export that succeeds carries the totals)",
-                self.endpoint
-            ),
+            Err(err) if !self.failing.swap(true, Ordering::Relaxed) => {
+                let (error, hint) = describe_metrics_error(&err.to_string());
+                tracing::warn!(
+                    "telemetry: metrics export to {} failed: {error}; retrying every interval \
+                     (the next export that succeeds carries the totals){hint}",
+                    self.endpoint
+                )
+            }
             Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
                 tracing::info!("telemetry: metrics export recovered")
             }
@@ -721,6 +735,35 @@ impl PushMetricExporter for ReportingMetricExporter {
     fn temporality(&self) -> Temporality {
         self.inner.temporality()
     }
+}
+
+/// The metric exporter's error for the log line, with the reason phrase of
+/// the status the server answered (`HTTP export failed with status code: 405
+/// Method Not Allowed`), and a hint when that status says the server takes
+/// no OTLP metrics at that URL.
+fn describe_metrics_error(error: &str) -> (String, &'static str) {
+    const STATUS: &str = "status code: ";
+    let answered = error.split_once(STATUS).and_then(|(_, rest)| {
+        let code = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+        reqwest::StatusCode::from_bytes(code.as_bytes()).ok()
+    });
+    let Some(status) = answered else {
+        return (error.to_owned(), "");
+    };
+    let error = error.replacen(
+        &format!("{STATUS}{}", status.as_u16()),
+        &format!("{STATUS}{status}"),
+        1,
+    );
+    let hint = match status.as_u16() {
+        404 | 405 => {
+            "; a trace backend without OTLP metrics (Phoenix) answers so: \
+             OTEL_METRICS_EXPORTER=none switches metrics off, \
+             OTEL_EXPORTER_OTLP_METRICS_ENDPOINT sends them elsewhere"
+        }
+        _ => "",
+    };
+    (error, hint)
 }
 
 /// The propagator every service installs globally: W3C TraceContext
@@ -794,6 +837,32 @@ mod tests {
         ) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn a_metrics_export_refused_by_status_names_it_with_its_reason() {
+        let (error, hint) = super::describe_metrics_error(
+            "Operation failed: HTTP export failed with status code: 405",
+        );
+        assert_eq!(
+            error,
+            "Operation failed: HTTP export failed with status code: 405 Method Not Allowed"
+        );
+        assert!(hint.contains("OTEL_METRICS_EXPORTER=none"), "{hint}");
+        let (error, hint) = super::describe_metrics_error(
+            "Operation failed: HTTP export failed with status code: 503",
+        );
+        assert!(
+            error.ends_with("status code: 503 Service Unavailable"),
+            "{error}"
+        );
+        assert_eq!(hint, "");
+        // No answer: the error as it is.
+        let network = "Operation failed: HTTP export failed: network error";
+        assert_eq!(
+            super::describe_metrics_error(network),
+            (network.to_owned(), "")
+        );
     }
 
     #[test]
