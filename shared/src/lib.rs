@@ -8,6 +8,8 @@
 //!   subscriber) and the shutdown guard that flushes spans and metrics on exit.
 //! - [`propagation`]: W3C `traceparent` / `tracestate` / `baggage`, extract
 //!   and inject.
+//! - [`w3c`]: the Trace Context rules the SDK propagator does not apply
+//!   (header grammar, tracestate limits, the Level 2 random flag).
 //! - [`server`]: the SERVER span per request, the JSON body extractor,
 //!   default routes.
 //! - [`client`]: the one outbound-call helper (CLIENT span + injection).
@@ -44,4 +46,5 @@ pub mod server;
 pub mod sse;
 pub mod streaming;
 pub mod telemetry;
+pub mod w3c;
 pub mod wire;

@@ -120,3 +120,109 @@ fn repeated_list_headers_are_combined_and_repeated_traceparent_is_invalid() {
         assert!(!cx.span().span_context().is_valid());
     });
 }
+
+/// The outgoing headers of a CLIENT span opened inside the SERVER span of a
+/// request that carried `headers`: the path of every outbound call.
+fn outgoing_from_child(headers: &[(&str, &str)]) -> (HeaderMap, opentelemetry::trace::SpanContext) {
+    let mut request = TestRequest::post().uri("/chat");
+    for (name, value) in headers {
+        request = request.append_header((*name, *value));
+    }
+    let server = ServerSpan::on_request_start(&request.to_srv_request());
+    let _entered = server.enter();
+    let client = tracing::info_span!("POST /next", otel.kind = "client");
+    let cx = client.context();
+    let mut out = HeaderMap::new();
+    inject_context(&cx, &mut out);
+    (out, cx.span().span_context().clone())
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|value| value.to_str().unwrap())
+}
+
+#[test]
+fn the_random_flag_stays_set_on_every_hop_of_the_trace_sampled_or_not() {
+    with_tracing(|| {
+        for (inbound, outbound) in [("02", "02"), ("03", "03"), ("00", "00"), ("01", "01")] {
+            let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-{inbound}");
+            let (out, client) = outgoing_from_child(&[("traceparent", &traceparent)]);
+            assert_eq!(client.trace_id().to_string(), TRACE_ID);
+            assert_eq!(
+                header(&out, "traceparent"),
+                Some(format!("00-{TRACE_ID}-{}-{outbound}", client.span_id()).as_str()),
+                "inbound flags {inbound}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_trace_started_here_has_the_random_flag() {
+    with_tracing(|| {
+        // From a request without a traceparent, and from a span with no
+        // request at all (a new root, as an untrusting edge makes).
+        let (out, client) = outgoing_from_child(&[]);
+        assert_eq!(
+            header(&out, "traceparent"),
+            Some(format!("00-{}-{}-03", client.trace_id(), client.span_id()).as_str())
+        );
+        let root = tracing::info_span!("background job");
+        let cx = root.context();
+        let own = cx.span().span_context().clone();
+        let mut out = HeaderMap::new();
+        inject_context(&cx, &mut out);
+        assert_eq!(
+            header(&out, "traceparent"),
+            Some(format!("00-{}-{}-03", own.trace_id(), own.span_id()).as_str())
+        );
+    });
+}
+
+#[test]
+fn tracestate_keys_the_sdk_cannot_hold_reach_the_next_hop() {
+    with_tracing(|| {
+        let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+        let tracestate = "foo@@bar=1,rojo=2,t@vvvvvvvvvvvvvvv=3";
+        let (out, _) =
+            outgoing_from_child(&[("traceparent", &traceparent), ("tracestate", tracestate)]);
+        assert_eq!(header(&out, "tracestate"), Some(tracestate));
+
+        // The SDK holds what it can: `rojo`, the trace state spans export.
+        let request = TestRequest::post()
+            .insert_header(("traceparent", traceparent.as_str()))
+            .insert_header(("tracestate", tracestate))
+            .to_srv_request();
+        let cx = extract_context(request.headers());
+        assert_eq!(cx.span().span_context().trace_state().header(), "rojo=2");
+    });
+}
+
+#[test]
+fn a_trace_state_changed_by_our_own_code_is_sent_as_the_sdk_holds_it() {
+    use opentelemetry::trace::SpanContext;
+    with_tracing(|| {
+        let request = TestRequest::post()
+            .insert_header(("traceparent", format!("00-{TRACE_ID}-{PARENT_ID}-02")))
+            .insert_header(("tracestate", "foo@@bar=1,rojo=2"))
+            .to_srv_request();
+        let cx = extract_context(request.headers());
+        let remote = cx.span().span_context().clone();
+        let changed = remote.trace_state().insert("ours", "1").unwrap();
+        let cx = cx.with_remote_span_context(SpanContext::new(
+            remote.trace_id(),
+            remote.span_id(),
+            remote.trace_flags(),
+            true,
+            changed,
+        ));
+        let mut out = HeaderMap::new();
+        inject_context(&cx, &mut out);
+        assert_eq!(header(&out, "tracestate"), Some("ours=1,rojo=2"));
+        assert_eq!(
+            header(&out, "traceparent"),
+            Some(format!("00-{TRACE_ID}-{PARENT_ID}-02").as_str()),
+            "the random flag still belongs to the trace"
+        );
+    });
+}

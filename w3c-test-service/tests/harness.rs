@@ -285,7 +285,9 @@ fn baggage_members(recorded: &Recorded) -> BTreeSet<String> {
 fn each_call_joins_the_trace_with_its_own_span_id_and_forwards_state_and_baggage() {
     let service = Service::start();
     let recorder = Recorder::start();
-    for flags in ["01", "00"] {
+    // Sampled, not sampled, and the same with the random flag (Level 2),
+    // which must stay set on every call of the trace, sampled or not.
+    for flags in ["01", "00", "03", "02"] {
         let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-{flags}");
         let arguments = [json!([]), json!({"nested": [1, 2]})];
         let (status, body) = service.post_test(
@@ -315,7 +317,7 @@ fn each_call_joins_the_trace_with_its_own_span_id_and_forwards_state_and_baggage
             let (_, trace_id, parent_id, got_flags) = request.traceparent();
             assert_eq!(trace_id, TRACE_ID, "joined the caller's trace");
             assert_ne!(parent_id, PARENT_ID, "parent-id is our CLIENT span's");
-            assert_eq!(got_flags, flags, "flags preserved");
+            assert_eq!(got_flags, flags, "sampled and random flags preserved");
             parent_ids.insert(parent_id);
             assert_eq!(
                 request.one("tracestate"),
@@ -379,13 +381,45 @@ fn outbound_calls_carry_only_the_headers_the_next_hop_needs() {
     }
 }
 
+/// Trace Context Level 2 keys (`@` anywhere but first, up to 256 characters)
+/// travel on, the ones the SDK's `TraceState` cannot hold included, and a
+/// duplicate key is kept once, with its first value.
+#[test]
+fn level_2_tracestate_keys_travel_on_and_duplicates_are_kept_once() {
+    let service = Service::start();
+    let recorder = Recorder::start();
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-02");
+    let long_key = format!("{}@{}", "t".repeat(241), "v".repeat(14));
+    let (status, body) = service.post_test(
+        &[
+            ("traceparent", &traceparent),
+            ("tracestate", "foo@=1,foo@@bar=2,1foo=3"),
+            (
+                "tracestate",
+                &format!("foo@bar@baz=4,{long_key}=5, 1foo=dup"),
+            ),
+        ],
+        &calls(&recorder, &[json!([]), json!([])]),
+    );
+    assert_eq!(status, 200, "{body}");
+    for request in recorder.take(2) {
+        let (_, trace_id, _, flags) = request.traceparent();
+        assert_eq!(trace_id, TRACE_ID);
+        assert_eq!(flags, "02", "the random flag travels on");
+        assert_eq!(
+            request.one("tracestate"),
+            Some(format!("foo@=1,foo@@bar=2,1foo=3,foo@bar@baz=4,{long_key}=5").as_str())
+        );
+    }
+}
+
 #[test]
 fn an_invalid_tracestate_is_discarded_whole() {
     let service = Service::start();
     let recorder = Recorder::start();
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
-    // An invalid key and a duplicate key: the header cannot be parsed, so
-    // (as the W3C suite expects) nothing of it travels on.
+    // An invalid key: the header cannot be parsed, so (as the W3C suite
+    // expects) nothing of it travels on, the valid members included.
     let (status, body) = service.post_test(
         &[
             ("traceparent", &traceparent),
@@ -427,8 +461,8 @@ fn an_invalid_traceparent_starts_a_new_trace_and_drops_tracestate() {
         assert_eq!(first_trace, second_trace, "both calls in the one new trace");
         assert_ne!(first_parent, second_parent);
         assert_eq!(
-            flags, "01",
-            "a new trace is sampled (parent-based always-on)"
+            flags, "03",
+            "a new trace is sampled (parent-based always-on) and random (its id is)"
         );
         for request in &got {
             assert_eq!(request.one("tracestate"), None, "{traceparent}");
