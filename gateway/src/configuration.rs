@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use shared::client::Downstream;
 use shared::config;
-use shared::genai::Secret;
+use shared::provider::Secret;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8000";
 pub const DEFAULT_QUERY_PROCESSOR_URL: &str = "http://127.0.0.1:3000";

@@ -27,7 +27,7 @@ impl Settings {
             Some((base_url, model)) => Some(RemoteChatSettings {
                 base_url,
                 model,
-                api_key: shared::genai::api_key("LLM_API_KEY"),
+                api_key: shared::provider::api_key("LLM_API_KEY"),
                 provider: config::env_opt("LLM_PROVIDER"),
                 temperature: config::env_parsed("LLM_TEMPERATURE")?,
                 max_tokens,

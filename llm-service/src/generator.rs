@@ -58,7 +58,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use shared::wire::Context;
+use shared::wire::Passage;
 
 use crate::tokens::{count_tokens, pieces};
 
@@ -147,7 +147,7 @@ pub struct Generation {
 /// The prompt the offline generator conceptually reads: an instruction line,
 /// the contexts numbered from 1 as `[n] (source) text`, then the question.
 /// `input_tokens` is the token count of this text.
-pub fn prompt_text(query: &str, contexts: &[Context]) -> String {
+pub fn prompt_text(query: &str, contexts: &[Passage]) -> String {
     let mut prompt = String::new();
     prompt.push_str(SYSTEM_INSTRUCTION);
     prompt.push_str("\n\n");
@@ -169,7 +169,7 @@ pub fn prompt_text(query: &str, contexts: &[Context]) -> String {
 
 /// Compose a grounded, cited answer to `query` from `contexts` (best first,
 /// as retrieval returned them). See the module docs for the algorithm.
-pub fn generate(query: &str, contexts: &[Context], cfg: &GeneratorConfig) -> Generation {
+pub fn generate(query: &str, contexts: &[Passage], cfg: &GeneratorConfig) -> Generation {
     let input_tokens = count_tokens(&prompt_text(query, contexts));
     let (answer, markers) = compose(query, contexts, cfg.max_sentences.max(1));
     let (answer, finish_reason) = truncate(answer, cfg.max_output_tokens);
@@ -204,7 +204,7 @@ struct Sentence {
 /// it, the context index it cites and the byte offset just past the marker.
 fn compose(
     query: &str,
-    contexts: &[Context],
+    contexts: &[Passage],
     max_sentences: usize,
 ) -> (String, Vec<(usize, usize)>) {
     let query_terms = terms(query);
@@ -414,8 +414,8 @@ fn terms(text: &str) -> BTreeSet<String> {
 mod tests {
     use super::*;
 
-    fn ctx(id: &str, source: &str, text: &str, score: f32) -> Context {
-        Context {
+    fn ctx(id: &str, source: &str, text: &str, score: f32) -> Passage {
+        Passage {
             id: id.to_owned(),
             source: source.to_owned(),
             text: text.to_owned(),
@@ -423,7 +423,7 @@ mod tests {
         }
     }
 
-    fn corpus() -> Vec<Context> {
+    fn corpus() -> Vec<Passage> {
         vec![
             ctx(
                 "tracing.md#0",

@@ -19,10 +19,10 @@ use futures_util::{Stream, StreamExt};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ErrorBody;
-use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use shared::metrics::{self, GenAiOperation};
+use shared::provider::{Api, Endpoint, ProviderError, Secret};
 use shared::redact::Content;
-use shared::wire::{Context, Usage};
+use shared::wire::{Passage, Usage};
 use shared::wire::{StreamDone, StreamEvent};
 use tracing::Instrument;
 use tracing::Span;
@@ -76,7 +76,7 @@ impl RemoteChat {
 
     /// The RAG prompt: system instructions, then the numbered contexts and
     /// the question as the user message.
-    pub fn messages(query: &str, contexts: &[Context]) -> Vec<(&'static str, String)> {
+    pub fn messages(query: &str, contexts: &[Passage]) -> Vec<(&'static str, String)> {
         let mut user = String::from("Context passages:\n");
         for (i, context) in contexts.iter().enumerate() {
             user.push_str(&format!(
@@ -96,7 +96,7 @@ impl RemoteChat {
     fn request(
         &self,
         query: &str,
-        contexts: &[Context],
+        contexts: &[Passage],
     ) -> Result<CreateChatCompletionRequest, ProviderError> {
         let invalid = |err: async_openai::error::OpenAIError| ProviderError::InvalidResponse {
             provider: self.endpoint.provider.clone(),
@@ -133,7 +133,7 @@ impl RemoteChat {
     }
 
     /// The `chat {model}` CLIENT span, with the request facts.
-    fn span(&self, query: &str, contexts: &[Context]) -> Span {
+    fn span(&self, query: &str, contexts: &[Passage]) -> Span {
         let model = &self.settings.model;
         let span = tracing::info_span!(
             "chat",
@@ -175,7 +175,7 @@ impl RemoteChat {
     pub async fn complete(
         &self,
         query: &str,
-        contexts: &[Context],
+        contexts: &[Passage],
     ) -> Result<Completion, ProviderError> {
         let model = &self.settings.model;
         let span = self.span(query, contexts);
@@ -216,7 +216,7 @@ impl RemoteChat {
     async fn call(
         &self,
         query: &str,
-        contexts: &[Context],
+        contexts: &[Passage],
     ) -> Result<(Completion, String), ProviderError> {
         let request = self.request(query, contexts)?;
         // Generation has no side effects, so the client's retries are safe.
@@ -299,7 +299,7 @@ impl RemoteChat {
     pub async fn stream(
         &self,
         query: &str,
-        contexts: &[Context],
+        contexts: &[Passage],
     ) -> Result<ChatStream, ProviderError> {
         let started = Instant::now();
         let span = self.span(query, contexts);

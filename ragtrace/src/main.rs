@@ -276,7 +276,7 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_contexts(contexts: &[shared::wire::Context]) {
+fn print_contexts(contexts: &[shared::wire::Passage]) {
     println!("Retrieved:");
     for (i, context) in contexts.iter().enumerate() {
         println!("  [{}] {} (score {:.3})", i + 1, context.id, context.score);

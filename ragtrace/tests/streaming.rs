@@ -128,7 +128,7 @@ async fn offline_stream_is_one_trace_with_streaming_attributes() {
     let StreamEvent::Contexts(contexts) = &streamed.events[0] else {
         panic!("first event: {:?}", streamed.events[0]);
     };
-    let retrieved: Vec<shared::wire::Context> =
+    let retrieved: Vec<shared::wire::Passage> =
         serde_json::from_value(whole["contexts"].clone()).unwrap();
     assert_eq!(
         contexts, &retrieved,

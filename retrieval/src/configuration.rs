@@ -58,7 +58,7 @@ impl Settings {
             Some((base_url, model)) => Some(RemoteEmbedderSettings {
                 base_url,
                 model,
-                api_key: shared::genai::api_key("EMBEDDINGS_API_KEY"),
+                api_key: shared::provider::api_key("EMBEDDINGS_API_KEY"),
                 provider: config::env_opt("EMBEDDINGS_PROVIDER"),
                 timeout: config::env_millis("EMBEDDINGS_TIMEOUT_MS", 4_000)?,
             }),

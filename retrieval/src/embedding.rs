@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
-use shared::genai::{Api, Endpoint, ProviderError, Secret};
 use shared::metrics::{self, GenAiOperation};
+use shared::provider::{Api, Endpoint, ProviderError, Secret};
 use shared::redact::Content;
 use tracing::Instrument;
 

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use shared::attributes::ragtrace;
 use shared::dialects::{self, Fact, Role};
-use shared::genai::{Api, ProviderError};
+use shared::provider::{Api, ProviderError};
 use shared::redact::{Content, Passages};
-use shared::wire::Context;
+use shared::wire::Passage;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -200,7 +200,7 @@ impl Store {
         &self,
         query: &str,
         top_k: usize,
-    ) -> Result<Vec<Context>, RetrievalError> {
+    ) -> Result<Vec<Passage>, RetrievalError> {
         if let Err(reason) = self.state.lock().expect("state lock").clone() {
             return Err(RetrievalError::NotReady(reason));
         }

@@ -20,7 +20,7 @@ use qdrant_client::qdrant::{
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use shared::attributes::db;
 use shared::dialects::{self, Fact, Role};
-use shared::wire::Context;
+use shared::wire::Passage;
 use tracing::{Instrument, Span};
 
 use crate::chunker::Chunk;
@@ -127,7 +127,7 @@ impl VectorStore {
             .skip_compatibility_check()
             .build()
             .map_err(|err| StoreError::Failed(err.to_string()))?;
-        let (host, port) = shared::genai::host_port(url);
+        let (host, port) = shared::provider::host_port(url);
         Ok(Self::Qdrant(QdrantStore {
             client,
             collection: collection.to_owned(),
@@ -239,7 +239,7 @@ impl VectorStore {
     }
 
     /// The `top_k` nearest chunks to `vector` by cosine similarity.
-    pub async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Context>, StoreError> {
+    pub async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Passage>, StoreError> {
         let span = self.span("search");
         let result = match self {
             Self::Memory { index, collection } => {
@@ -293,7 +293,7 @@ fn memory_search(
     collection: &str,
     vector: &[f32],
     top_k: usize,
-) -> Result<Vec<Context>, StoreError> {
+) -> Result<Vec<Passage>, StoreError> {
     let guard = index.read().expect("index lock");
     let index = guard
         .as_ref()
@@ -310,7 +310,7 @@ fn memory_search(
     Ok(index
         .search(vector, top_k)
         .into_iter()
-        .map(|hit| Context {
+        .map(|hit| Passage {
             id: hit.chunk.id.clone(),
             source: hit.chunk.source.clone(),
             text: hit.chunk.text.clone(),
@@ -397,7 +397,7 @@ impl QdrantStore {
             .map_err(StoreError::from_qdrant)
     }
 
-    async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Context>, StoreError> {
+    async fn search(&self, vector: &[f32], top_k: usize) -> Result<Vec<Passage>, StoreError> {
         let response = self
             .client
             .query(
@@ -413,7 +413,7 @@ impl QdrantStore {
             .into_iter()
             .map(|point| {
                 let text = |key: &str| payload_str(&point.payload, key);
-                Context {
+                Passage {
                     id: text("chunk_id"),
                     source: text("source"),
                     text: text("text"),

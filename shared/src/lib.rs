@@ -26,7 +26,7 @@
 //! - [`logs`]: JSON log lines carrying the trace and span ids.
 //! - [`config`]: environment parsing helpers.
 //! - [`faults`]: HotROD-style latency and error injection, off by default.
-//! - [`genai`]: provider names and endpoints of OpenAI-compatible APIs.
+//! - [`provider`]: provider names and endpoints of OpenAI-compatible APIs.
 
 pub mod attributes;
 pub mod client;
@@ -35,12 +35,12 @@ pub mod dialects;
 pub mod error;
 pub mod export;
 pub mod faults;
-pub mod genai;
 pub mod logs;
 pub mod metrics;
 pub mod otlp_encode;
 pub mod otlp_http;
 pub mod propagation;
+pub mod provider;
 pub mod redact;
 pub mod server;
 pub mod sse;

@@ -37,7 +37,7 @@
 
 use std::sync::OnceLock;
 
-use crate::wire::Context;
+use crate::wire::Passage;
 
 /// Captured content: the redacted, capped text when content capture is on,
 /// nothing when it is off. Only [`Content::capture`] and
@@ -85,7 +85,7 @@ impl CapturedPassage {
 
 impl Passages {
     /// `passages` with their text redacted and capped, if capture is on.
-    pub fn capture(passages: &[Context]) -> Passages {
+    pub fn capture(passages: &[Passage]) -> Passages {
         Passages(crate::telemetry::capture_content().then(|| {
             let redactor = Redactor::current();
             passages

@@ -30,7 +30,7 @@ pub struct ChatRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChatResponse {
     pub answer: String,
-    pub contexts: Vec<Context>,
+    pub contexts: Vec<Passage>,
     /// The trace every span of this request was recorded in (32 lowercase hex).
     pub trace_id: String,
     pub model: String,
@@ -39,7 +39,7 @@ pub struct ChatResponse {
 
 /// One retrieved passage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Context {
+pub struct Passage {
     /// Stable chunk id: `{source}#{ordinal}`.
     pub id: String,
     /// The corpus file the chunk came from, relative to the corpus root.
@@ -69,7 +69,7 @@ pub struct ProcessRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProcessResponse {
     pub answer: String,
-    pub contexts: Vec<Context>,
+    pub contexts: Vec<Passage>,
     pub model: String,
     pub usage: Usage,
 }
@@ -84,7 +84,7 @@ pub struct RetrieveRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RetrieveResponse {
-    pub contexts: Vec<Context>,
+    pub contexts: Vec<Passage>,
     /// Which embedder produced the query vector.
     pub embedder: String,
     /// The vector store's collection (`gen_ai.data_source.id`).
@@ -96,7 +96,7 @@ pub struct RetrieveResponse {
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
     pub query: String,
-    pub contexts: Vec<Context>,
+    pub contexts: Vec<Passage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,7 +126,7 @@ pub struct GenerateResponse {
 /// stops without either was cut off.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamEvent {
-    Contexts(Vec<Context>),
+    Contexts(Vec<Passage>),
     Delta(String),
     Done(StreamDone),
     Error(crate::error::ErrorBody),
@@ -145,7 +145,7 @@ pub struct StreamDone {
 
 #[derive(Serialize, Deserialize)]
 struct ContextsData {
-    contexts: Vec<Context>,
+    contexts: Vec<Passage>,
 }
 
 #[derive(Serialize, Deserialize)]

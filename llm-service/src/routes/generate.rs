@@ -5,13 +5,13 @@ use actix_web::{HttpResponse, web};
 use shared::attributes::gen_ai;
 use shared::dialects::{self, Fact, Role};
 use shared::error::ApiError;
-use shared::genai::{Api, ProviderError};
 use shared::metrics::{self, GenAiOperation};
+use shared::provider::{Api, ProviderError};
 use shared::redact::Content;
 use shared::server::JsonBody;
 use shared::streaming;
 use shared::wire::{
-    Context, GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, StreamDone,
+    GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Passage, StreamDone,
     StreamEvent, Usage,
 };
 use tracing::Span;
@@ -113,7 +113,7 @@ pub async fn generate_stream(
 }
 
 /// The offline generator's `chat {model}` span, with the request facts.
-fn offline_span(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Span {
+fn offline_span(query: &str, contexts: &[Passage], config: &GeneratorConfig) -> Span {
     // GenAI inference span: name `{operation} {model}`. INTERNAL, because the
     // offline model runs in this process; a call to a hosted API is CLIENT.
     let span = tracing::info_span!(
@@ -196,7 +196,7 @@ fn usage(generation: &Generation) -> Usage {
 }
 
 /// The offline generator, inside its `chat {model}` span.
-fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> GenerateResponse {
+fn offline(query: &str, contexts: &[Passage], config: &GeneratorConfig) -> GenerateResponse {
     let span = offline_span(query, contexts, config);
     let started = Instant::now();
     let generation = span.in_scope(|| generator::generate(query, contexts, config));
@@ -213,7 +213,7 @@ fn offline(query: &str, contexts: &[Context], config: &GeneratorConfig) -> Gener
 /// sent one token piece per `delta` event, `config.stream_chunk_delay` apart
 /// (0 by default; a delay makes streaming visible by eye and lets tests
 /// disconnect mid-answer).
-fn offline_stream(query: &str, contexts: &[Context], config: &GeneratorConfig) -> ChatStream {
+fn offline_stream(query: &str, contexts: &[Passage], config: &GeneratorConfig) -> ChatStream {
     let started = Instant::now();
     let span = offline_span(query, contexts, config);
     dialects::record(&span, &[Fact::Streaming]);
