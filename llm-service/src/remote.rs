@@ -17,15 +17,15 @@ use async_openai::types::chat::{
 };
 use futures_util::{Stream, StreamExt};
 use shared::attributes::gen_ai;
-use shared::dialects::{self, Fact, Role};
+use shared::dialects;
 use shared::error::ErrorBody;
 use shared::metrics::{self, GenAiOperation};
 use shared::provider::{Api, Endpoint, ProviderError, Secret};
 use shared::redact::Content;
 use shared::wire::{Passage, Usage};
 use shared::wire::{StreamDone, StreamEvent};
-use tracing::Instrument;
-use tracing::Span;
+use tracing::{Instrument, Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The system instructions of the RAG prompt.
 pub const SYSTEM_INSTRUCTIONS: &str = "You answer questions using only the numbered context passages \
@@ -132,41 +132,37 @@ impl RemoteChat {
         request.build().map_err(invalid)
     }
 
-    /// The `chat {model}` CLIENT span, with the request facts.
+    /// The `chat {model}` span, with the request facts. CLIENT: the model
+    /// runs behind a network call.
     fn span(&self, query: &str, contexts: &[Passage]) -> Span {
         let model = &self.settings.model;
         let span = tracing::info_span!(
             "chat",
-            otel.name = %format!("{} {model}", gen_ai::operation::CHAT),
+            otel.name = %format!("chat {model}"),
             otel.kind = "client",
+            "gen_ai.operation.name" = "chat",
+            "gen_ai.provider.name" = self.endpoint.provider.as_str(),
+            "gen_ai.request.model" = model.as_str(),
+            "gen_ai.request.temperature" = self.settings.temperature.map(f64::from),
+            "gen_ai.request.max_tokens" = self.settings.max_tokens.map(i64::from),
+            "gen_ai.request.stream" = field::Empty,
+            "gen_ai.output.type" = "text",
             "server.address" = %self.endpoint.host,
             "server.port" = i64::from(self.endpoint.port),
+            // Known once the model has answered (`record_completion`).
+            "gen_ai.response.id" = field::Empty,
+            "gen_ai.response.model" = field::Empty,
+            "gen_ai.usage.input_tokens" = field::Empty,
+            "gen_ai.usage.output_tokens" = field::Empty,
+            "gen_ai.response.time_to_first_chunk" = field::Empty,
         );
-        dialects::record(
-            &span,
-            &[
-                Fact::Role(Role::Llm),
-                Fact::Chat {
-                    model,
-                    provider: &self.endpoint.provider,
-                },
-                Fact::ChatParameters {
-                    temperature: self.settings.temperature,
-                    max_tokens: self.settings.max_tokens.map(u64::from),
-                },
-                Fact::Input(&Content::capture(query)),
-            ],
-        );
+        dialects::input(&span, &Content::capture(query));
         // The messages as sent, when content capture is on.
         if shared::telemetry::capture_content() {
             let messages = Self::messages(query, contexts);
-            dialects::record(
-                &span,
-                &[Fact::ChatInput {
-                    system: Some(&Content::capture(&messages[0].1)),
-                    user: &Content::capture(&messages[1].1),
-                }],
-            );
+            let system = Content::capture(&messages[0].1);
+            let user = Content::capture(&messages[1].1);
+            dialects::chat_input(&span, Some(&system), &user);
         }
         span
     }
@@ -259,26 +255,18 @@ impl RemoteChat {
 
 /// Response facts, exactly as the API reported them.
 fn record_completion(span: &Span, completion: &Completion, response_id: Option<&str>) {
-    let answer = Content::capture(&completion.answer);
-    dialects::record(
-        span,
-        &[
-            Fact::ChatResponse {
-                id: response_id,
-                model: &completion.model,
-                finish_reason: &completion.finish_reason,
-            },
-            Fact::Usage {
-                input: completion.usage.input_tokens,
-                output: Some(completion.usage.output_tokens),
-            },
-            Fact::Output(&answer),
-            Fact::ChatOutput {
-                text: &answer,
-                finish_reason: &completion.finish_reason,
-            },
-        ],
+    let usage = completion.usage;
+    span.record("gen_ai.response.id", response_id);
+    span.record("gen_ai.response.model", completion.model.as_str());
+    span.set_attribute(
+        gen_ai::RESPONSE_FINISH_REASONS,
+        gen_ai::finish_reasons(&completion.finish_reason),
     );
+    span.record("gen_ai.usage.input_tokens", usage.input_tokens as i64);
+    span.record("gen_ai.usage.output_tokens", usage.output_tokens as i64);
+    let answer = Content::capture(&completion.answer);
+    dialects::output(span, &answer);
+    dialects::chat_output(span, &answer, &completion.finish_reason);
 }
 
 /// A chat answer being streamed: its `chat {model}` span (open until the
@@ -303,7 +291,7 @@ impl RemoteChat {
     ) -> Result<ChatStream, ProviderError> {
         let started = Instant::now();
         let span = self.span(query, contexts);
-        dialects::record(&span, &[Fact::Streaming]);
+        span.record("gen_ai.request.stream", true);
         let opened = async {
             let mut request = self.request(query, contexts)?;
             request.stream_options = Some(ChatCompletionStreamOptions {
@@ -429,7 +417,9 @@ impl Accumulator {
                 Some(text) if !text.is_empty() => {
                     if !std::mem::replace(&mut self.first_chunk, true) {
                         let after = self.started.elapsed();
-                        dialects::record(&self.span, &[Fact::TimeToFirstChunk(after)]);
+                        let after_s = after.as_secs_f64();
+                        self.span
+                            .record("gen_ai.response.time_to_first_chunk", after_s);
                         metrics::record_time_to_first_chunk(&self.operation(None), after);
                     }
                     self.completion.answer.push_str(&text);

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
 use shared::attributes::gen_ai;
-use shared::dialects::{self, Fact, Role};
+use shared::dialects;
 use shared::metrics::{self, GenAiOperation};
 use shared::provider::{Api, Endpoint, ProviderError, Secret};
-use shared::redact::Content;
-use tracing::Instrument;
+use tracing::{Instrument, field};
 
 use crate::embedder::{self, HashingEmbedder};
 
@@ -71,29 +70,21 @@ impl Embedder {
         match self {
             Self::Hashing(hashing) => {
                 let model = hashing.model_name();
+                let tokens: usize = texts.iter().map(|t| embedder::tokens(t).len()).sum();
+                // GenAI embeddings span: `embeddings {gen_ai.request.model}`,
+                // INTERNAL (the model runs in this process).
                 let span = tracing::info_span!(
                     "embeddings",
                     otel.name = %format!("embeddings {model}"),
                     otel.kind = "internal",
+                    "gen_ai.operation.name" = "embeddings",
+                    "gen_ai.provider.name" = gen_ai::PROVIDER_RAGTRACE,
+                    "gen_ai.request.model" = model.as_str(),
+                    "gen_ai.response.model" = model.as_str(),
+                    "gen_ai.embeddings.dimension.count" = hashing.dimension() as i64,
+                    "gen_ai.usage.input_tokens" = tokens as i64,
                 );
-                let tokens: usize = texts.iter().map(|t| embedder::tokens(t).len()).sum();
-                dialects::record(
-                    &span,
-                    &[
-                        Fact::Role(Role::Embeddings),
-                        Fact::Embeddings {
-                            model: &model,
-                            provider: gen_ai::PROVIDER_RAGTRACE,
-                        },
-                        Fact::ResponseModel(&model),
-                        Fact::EmbeddingsDimension(hashing.dimension()),
-                        Fact::Usage {
-                            input: tokens as u64,
-                            output: None,
-                        },
-                        Fact::EmbeddingTexts(&captured(texts)),
-                    ],
-                );
+                dialects::embedding_texts(&span, texts);
                 let started = Instant::now();
                 let vectors: Vec<Vec<f32>> =
                     span.in_scope(|| texts.iter().map(|t| hashing.embed(t)).collect());
@@ -122,25 +113,21 @@ impl Embedder {
 impl RemoteEmbedder {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, ProviderError> {
         let model = &self.settings.model;
-        // CLIENT: the model runs behind a network call.
+        // GenAI embeddings span, CLIENT: the model runs behind a network call.
         let span = tracing::info_span!(
             "embeddings",
             otel.name = %format!("embeddings {model}"),
             otel.kind = "client",
+            "gen_ai.operation.name" = "embeddings",
+            "gen_ai.provider.name" = self.endpoint.provider.as_str(),
+            "gen_ai.request.model" = model.as_str(),
+            "gen_ai.response.model" = field::Empty,
+            "gen_ai.embeddings.dimension.count" = field::Empty,
+            "gen_ai.usage.input_tokens" = field::Empty,
             "server.address" = %self.endpoint.host,
             "server.port" = i64::from(self.endpoint.port),
         );
-        dialects::record(
-            &span,
-            &[
-                Fact::Role(Role::Embeddings),
-                Fact::Embeddings {
-                    model,
-                    provider: &self.endpoint.provider,
-                },
-                Fact::EmbeddingTexts(&captured(texts)),
-            ],
-        );
+        dialects::embedding_texts(&span, texts);
         let started = Instant::now();
         let result = self.call(texts).instrument(span.clone()).await;
         // The metrics carry the span's outcome (see llm-service's chat).
@@ -149,17 +136,10 @@ impl RemoteEmbedder {
             .operation(gen_ai::operation::EMBEDDINGS, model);
         match &result {
             Ok((vectors, response_model, input_tokens)) => {
-                dialects::record(
-                    &span,
-                    &[
-                        Fact::ResponseModel(response_model),
-                        Fact::EmbeddingsDimension(vectors.first().map_or(0, Vec::len)),
-                        Fact::Usage {
-                            input: u64::from(*input_tokens),
-                            output: None,
-                        },
-                    ],
-                );
+                let dimension = vectors.first().map_or(0, Vec::len);
+                span.record("gen_ai.response.model", response_model.as_str());
+                span.record("gen_ai.embeddings.dimension.count", dimension as i64);
+                span.record("gen_ai.usage.input_tokens", i64::from(*input_tokens));
                 metrics::record_operation(
                     &GenAiOperation {
                         response_model: Some(response_model),
@@ -221,17 +201,4 @@ impl RemoteEmbedder {
         }
         Ok((vectors, response.model, response.usage.prompt_tokens))
     }
-}
-
-/// The first texts of an embeddings call, captured for its span (empty
-/// when content capture is off).
-fn captured(texts: &[String]) -> Vec<Content> {
-    if !shared::telemetry::capture_content() {
-        return Vec::new();
-    }
-    texts
-        .iter()
-        .take(dialects::MAX_RECORDED_EMBEDDING_TEXTS)
-        .map(|text| Content::capture(text))
-        .collect()
 }

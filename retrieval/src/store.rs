@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use shared::attributes::ragtrace;
-use shared::dialects::{self, Fact, Role};
+use shared::dialects;
 use shared::provider::{Api, ProviderError};
 use shared::redact::{Content, Passages};
 use shared::wire::Passage;
@@ -142,7 +142,6 @@ impl Store {
             "ragtrace.ingest.chunks" = chunks.len() as i64,
             "ragtrace.ingest.batch_size" = INGEST_BATCH as i64,
         );
-        dialects::record(&span, &[Fact::Role(Role::Chain)]);
         let result = async {
             let mut batches = 0;
             for (n, batch) in chunks.chunks(INGEST_BATCH).enumerate() {
@@ -153,7 +152,6 @@ impl Store {
                     "ragtrace.ingest.batch" = n as i64,
                     "ragtrace.ingest.chunks" = batch.len() as i64,
                 );
-                dialects::record(&batch_span, &[Fact::Role(Role::Chain)]);
                 async {
                     // The title is embedded with the passage: it names the
                     // subject the passage's own sentences often leave implicit.
@@ -210,21 +208,13 @@ impl Store {
             "retrieval",
             otel.name = %format!("retrieval {}", self.collection()),
             otel.kind = "internal",
+            "gen_ai.operation.name" = "retrieval",
+            "gen_ai.data_source.id" = self.collection(),
+            "gen_ai.request.top_k" = top_k as i64,
             "db.system.name" = self.vectors.db_system(),
         );
-        dialects::record(
-            &span,
-            &[
-                Fact::Role(Role::Retrieval),
-                Fact::Retrieval {
-                    data_source: self.collection(),
-                    top_k,
-                    embedder: &model,
-                    chunk_size: self.chunk_size,
-                },
-                Fact::Input(&Content::capture(query)),
-            ],
-        );
+        dialects::retriever(&span, &model, self.chunk_size);
+        dialects::input(&span, &Content::capture(query));
         let result = async {
             let vector = self
                 .embedder
@@ -241,7 +231,7 @@ impl Store {
             Ok(contexts) => {
                 span.set_attribute(ragtrace::CONTEXTS_RETURNED, contexts.len() as i64);
                 // The passages are content: captured only with capture on.
-                dialects::record(&span, &[Fact::Documents(&Passages::capture(contexts))]);
+                dialects::documents(&span, &Passages::capture(contexts));
             }
             Err(err) => shared::telemetry::record_error(&span, error_code(err), &err.to_string()),
         }

@@ -19,7 +19,6 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use shared::attributes::db;
-use shared::dialects::{self, Fact, Role};
 use shared::wire::Passage;
 use tracing::{Instrument, Span};
 
@@ -150,14 +149,9 @@ impl VectorStore {
         }
     }
 
-    /// The database span for `operation` on this store.
+    /// The database span for `operation` on this store, in the database
+    /// conventions' words: INTERNAL in process, CLIENT across the network.
     fn span(&self, operation: &str) -> Span {
-        let span = self.db_span(operation);
-        dialects::record(&span, &[Fact::Role(Role::Chain)]);
-        span
-    }
-
-    fn db_span(&self, operation: &str) -> Span {
         let name = format!("{operation} {}", self.collection());
         match self {
             Self::Memory { .. } => tracing::info_span!(

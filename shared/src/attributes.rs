@@ -56,6 +56,13 @@ pub mod gen_ai {
     pub const TOOL_DESCRIPTION: &str = "gen_ai.tool.description";
     pub const AGENT_NAME: &str = "gen_ai.agent.name";
 
+    /// The value of [`RESPONSE_FINISH_REASONS`] for one choice.
+    pub fn finish_reasons(reason: &str) -> opentelemetry::Value {
+        opentelemetry::Value::Array(
+            vec![opentelemetry::StringValue::from(reason.to_owned())].into(),
+        )
+    }
+
     /// Values of [`OPERATION_NAME`].
     pub mod operation {
         pub const CHAT: &str = "chat";

@@ -387,10 +387,6 @@ impl Call<'_> {
             "ragtrace.peer.service" = self.service,
             "http.response.status_code" = tracing::field::Empty,
         );
-        crate::dialects::record(
-            &span,
-            &[crate::dialects::Fact::Role(crate::dialects::Role::Chain)],
-        );
         // The user, session and tags the request carries as baggage, as on
         // the SERVER span at the other end of this call.
         crate::propagation::record_baggage(&span, &Span::current().context());

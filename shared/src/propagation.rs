@@ -302,16 +302,15 @@ pub fn decode_tags(value: &str) -> Option<Vec<String>> {
     valid.then_some(tags)
 }
 
-/// Copy the allow-listed baggage entries of `cx` onto `span`, through the
-/// dialect mapping like every other fact: `user_id` (`user.id`,
-/// `confident.trace.user_id`), `session_id` (`session.id`,
-/// `gen_ai.conversation.id`, `confident.trace.thread_id`) and `tags`
-/// (`confident.trace.tags`, `tag.tags`). Values over a size limit, or tags
-/// that are not a well-formed list, are not recorded. Everything else in the
-/// baggage is forwarded to the next hop but never recorded: it may hold
-/// anything.
+/// Copy the allow-listed baggage entries of `cx` onto `span`: `user_id` as
+/// `user.id`, `session_id` as `session.id` and `gen_ai.conversation.id`,
+/// and `tags` (through [`crate::dialects::tags`]; no convention has a key
+/// for them). Values over a size limit, or tags that are not a well-formed
+/// list, are not recorded. Everything else in the baggage is forwarded to
+/// the next hop but never recorded: it may hold anything.
 pub fn record_baggage(span: &tracing::Span, cx: &Context) {
-    use crate::dialects::{self, Fact};
+    use crate::attributes::{gen_ai, identity};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
     let baggage = cx.baggage();
     let value = |key: &str| {
         baggage
@@ -320,15 +319,16 @@ pub fn record_baggage(span: &tracing::Span, cx: &Context) {
             .filter(|v| !v.is_empty() && v.len() <= MAX_RECORDED_BAGGAGE_VALUE)
     };
     if let Some(user) = value(baggage::USER_ID) {
-        dialects::record(span, &[Fact::User(&user)]);
+        span.set_attribute(identity::USER_ID, user);
     }
     if let Some(session) = value(baggage::SESSION_ID) {
-        dialects::record(span, &[Fact::Session(&session)]);
+        span.set_attribute(identity::SESSION_ID, session.clone());
+        span.set_attribute(gen_ai::CONVERSATION_ID, session);
     }
     let tags = baggage
         .get(baggage::TAGS)
         .and_then(|v| decode_tags(v.as_str()));
     if let Some(tags) = tags {
-        dialects::record(span, &[Fact::Tags(&tags)]);
+        crate::dialects::tags(span, &tags);
     }
 }

@@ -27,10 +27,10 @@
 //! Content reaches a span only as a [`Content`] or [`Passages`] value, and
 //! only this module can make one: [`Content::capture`] and
 //! [`Passages::capture`] return an empty value when capture is off, and the
-//! redacted, capped text when it is on. [`crate::dialects::Fact`]'s content
-//! variants accept nothing else, so no dialect, and no handler, can record a
-//! prompt, a passage, a tool argument or an answer that skipped the
-//! redactor. Error messages are not content, but they can quote it (a
+//! redacted, capped text when it is on. The functions that put content on
+//! spans ([`crate::dialects::content`]) accept nothing else, so no dialect,
+//! and no handler, can record a prompt, a passage, a tool argument or an
+//! answer that skipped the redactor. Error messages are not content, but they can quote it (a
 //! provider echoing a prompt, a key in a URL), so
 //! [`crate::telemetry::record_error`] passes them through [`Redactor::apply`]
 //! too, capture on or off.

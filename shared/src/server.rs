@@ -94,10 +94,6 @@ impl RootSpanBuilder for ServerSpan {
         // context, so the span joins the caller's trace. With no (valid)
         // `traceparent`, the extracted context is empty and this span starts
         // a new trace.
-        crate::dialects::record(
-            &span,
-            &[crate::dialects::Fact::Role(crate::dialects::Role::Chain)],
-        );
         let parent = propagation::extract_context(request.headers());
         if trusts_incoming_context() {
             propagation::record_baggage(&span, &parent);

@@ -138,6 +138,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::attributes;
 use crate::config::ConfigError;
+use crate::dialects::Dialects;
+use crate::dialects::translate::Translate;
 use crate::export::{
     CountingExporter, CountingProcessor, ReportState, Reporter, describe_endpoint, log_totals,
     max_queue_size_from_env,
@@ -322,6 +324,9 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     // The builder reads the other OTEL_BSP_* variables itself; the queue size
     // is set explicitly so that the admission limit is the SDK queue's size.
     let queue_size = max_queue_size_from_env();
+    // Vendor keys (Confident AI, OpenInference) are derived from the
+    // conventions' keys as each batch is exported (`crate::dialects`).
+    let exporter = Translate::new(exporter, Dialects::current());
     let batch = BatchSpanProcessor::builder(CountingExporter::new(exporter, stats.clone()))
         .with_batch_config(
             BatchConfigBuilder::default()

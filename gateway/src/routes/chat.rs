@@ -3,10 +3,11 @@ use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
-use shared::attributes::{baggage, gen_ai};
+use shared::attributes::baggage;
 use shared::client::DownstreamError;
-use shared::dialects::{self, Fact, Role};
+use shared::dialects;
 use shared::error::ApiError;
+use shared::propagation;
 use shared::redact::Content;
 use shared::server::JsonBody;
 use shared::streaming;
@@ -121,11 +122,7 @@ pub async fn chat(
             return Err(err.into());
         }
     };
-    let answer = Content::capture(&processed.answer);
-    dialects::record(&span, &[Fact::Output(&answer), Fact::TraceOutput(&answer)]);
-    // The root (HTTP SERVER) span carries the request's input and output
-    // too: trace lists (Phoenix's among them) read them from the root.
-    dialects::record(&Span::current(), &[Fact::Output(&answer)]);
+    record_answer(&span, &Span::current(), &processed.answer);
     drop(span);
 
     Ok(HttpResponse::Ok().json(ChatResponse {
@@ -137,58 +134,53 @@ pub async fn chat(
     }))
 }
 
-/// The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, and the natural
-/// home of the trace-level keys (Confident AI's `confident.trace.*`). Its
-/// context carries the request's user, session and tags as W3C baggage.
+/// The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, INTERNAL (the
+/// agent runs in this process). Its context carries the request's user,
+/// session and tags as W3C baggage to every downstream hop.
 fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
     let span = tracing::info_span!(
         "invoke_agent",
-        otel.name = %format!("{} {AGENT_NAME}", gen_ai::operation::INVOKE_AGENT),
+        otel.name = %format!("invoke_agent {AGENT_NAME}"),
         otel.kind = "internal",
+        "gen_ai.operation.name" = "invoke_agent",
+        "gen_ai.agent.name" = AGENT_NAME,
     );
-    let question = Content::capture(&request.query);
-    dialects::record(
-        &span,
-        &[
-            Fact::Role(Role::Agent),
-            Fact::Agent { name: AGENT_NAME },
-            Fact::Trace {
-                name: "ragtrace chat",
-                environment: &settings.environment,
-            },
-            Fact::Input(&question),
-            Fact::TraceInput(&question),
-        ],
-    );
+    dialects::trace(&span, "ragtrace chat", &settings.environment);
+    // The question: on the agent span and on the root (HTTP SERVER) span,
+    // where trace lists (Phoenix's among them) read a trace's input.
     let root = Span::current();
-    dialects::record(&root, &[Fact::Input(&question)]);
+    let question = Content::capture(&request.query);
+    dialects::input(&span, &question);
+    dialects::trace_input(&span, &question);
+    dialects::input(&root, &question);
 
-    // User, session and tags from the body become W3C baggage on the agent
-    // span's context. The outbound helper injects that context, so every
-    // downstream SERVER span records them (`shared::propagation::record_baggage`).
     let mut entries = Vec::new();
     if let Some(user) = &request.user_id {
         entries.push(KeyValue::new(baggage::USER_ID, user.clone()));
-        dialects::record(&span, &[Fact::User(user)]);
-        dialects::record(&root, &[Fact::User(user)]);
     }
     if let Some(session) = &request.session_id {
         entries.push(KeyValue::new(baggage::SESSION_ID, session.clone()));
-        dialects::record(&span, &[Fact::Session(session)]);
-        dialects::record(&root, &[Fact::Session(session)]);
     }
     if let Some(tags) = &request.tags {
-        entries.push(KeyValue::new(
-            baggage::TAGS,
-            shared::propagation::encode_tags(tags),
-        ));
-        dialects::record(&span, &[Fact::Tags(tags)]);
-        dialects::record(&root, &[Fact::Tags(tags)]);
+        entries.push(KeyValue::new(baggage::TAGS, propagation::encode_tags(tags)));
     }
     if !entries.is_empty() {
-        let _ = span.set_parent(Span::current().context().with_baggage(entries));
+        let cx = root.context().with_baggage(entries);
+        // The agent and root spans record `user.id`, `session.id` and the
+        // tags as every downstream SERVER span will, from the baggage.
+        propagation::record_baggage(&span, &cx);
+        propagation::record_baggage(&root, &cx);
+        let _ = span.set_parent(cx);
     }
     span
+}
+
+/// The answer, on the agent span and on the root span.
+fn record_answer(agent: &Span, root: &Span, answer: &str) {
+    let answer = Content::capture(answer);
+    dialects::output(agent, &answer);
+    dialects::trace_output(agent, &answer);
+    dialects::output(root, &answer);
 }
 
 /// `POST /chat/stream`: the same answer as Server-Sent Events — `contexts`,
@@ -230,8 +222,6 @@ pub async fn chat_stream(
     let spans = vec![span.clone(), Span::current()];
     let root = Span::current();
     Ok(streaming::respond(events, spans, move |_, observed| {
-        let answer = Content::capture(&observed.text);
-        dialects::record(&span, &[Fact::Output(&answer), Fact::TraceOutput(&answer)]);
-        dialects::record(&root, &[Fact::Output(&answer)]);
+        record_answer(&span, &root, &observed.text);
     }))
 }

@@ -3,7 +3,7 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use shared::attributes::gen_ai;
-use shared::dialects::{self, Fact, Role};
+use shared::dialects;
 use shared::error::ApiError;
 use shared::metrics::{self, GenAiOperation};
 use shared::provider::{Api, ProviderError};
@@ -14,7 +14,8 @@ use shared::wire::{
     GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Passage, StreamDone,
     StreamEvent, Usage,
 };
-use tracing::Span;
+use tracing::{Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::generator::{self, Generation, GeneratorConfig, MODEL_NAME};
 use crate::remote::ChatStream;
@@ -114,34 +115,30 @@ pub async fn generate_stream(
 
 /// The offline generator's `chat {model}` span, with the request facts.
 fn offline_span(query: &str, contexts: &[Passage], config: &GeneratorConfig) -> Span {
-    // GenAI inference span: name `{operation} {model}`. INTERNAL, because the
-    // offline model runs in this process; a call to a hosted API is CLIENT.
+    // GenAI inference span: name `{gen_ai.operation.name} {gen_ai.request.model}`.
+    // INTERNAL, because the offline model runs in this process; a call to a
+    // hosted API is CLIENT (`crate::remote`).
     let span = tracing::info_span!(
         "chat",
-        otel.name = %format!("{} {MODEL_NAME}", gen_ai::operation::CHAT),
+        otel.name = %format!("chat {MODEL_NAME}"),
         otel.kind = "internal",
+        "gen_ai.operation.name" = "chat",
+        "gen_ai.provider.name" = gen_ai::PROVIDER_RAGTRACE,
+        "gen_ai.request.model" = MODEL_NAME,
+        "gen_ai.request.max_tokens" = config.max_output_tokens as i64,
+        "gen_ai.request.stream" = field::Empty,
+        "gen_ai.output.type" = "text",
+        // Known once the model has answered (`record_generation`).
+        "gen_ai.response.model" = field::Empty,
+        "gen_ai.usage.input_tokens" = field::Empty,
+        "gen_ai.usage.output_tokens" = field::Empty,
+        "gen_ai.response.time_to_first_chunk" = field::Empty,
     );
-    dialects::record(
-        &span,
-        &[
-            Fact::Role(Role::Llm),
-            Fact::Chat {
-                model: MODEL_NAME,
-                provider: gen_ai::PROVIDER_RAGTRACE,
-            },
-            Fact::ChatParameters {
-                temperature: None,
-                max_tokens: Some(config.max_output_tokens),
-            },
-            Fact::Input(&Content::capture(query)),
-            // What the offline model reads (its token count is the input
-            // usage); built only when content capture is on.
-            Fact::ChatInput {
-                system: None,
-                user: &Content::capture_with(|| generator::prompt_text(query, contexts)),
-            },
-        ],
-    );
+    dialects::input(&span, &Content::capture(query));
+    // What the offline model reads (its token count is the input usage);
+    // built only when content capture is on.
+    let prompt = Content::capture_with(|| generator::prompt_text(query, contexts));
+    dialects::chat_input(&span, None, &prompt);
     span
 }
 
@@ -160,26 +157,20 @@ const OFFLINE_OPERATION: GenAiOperation<'static> = GenAiOperation {
 /// Response and usage, known only once the model has answered; the
 /// operation's duration and token metrics with them (it cannot fail).
 fn record_generation(span: &Span, generation: &Generation, duration: std::time::Duration) {
-    let answer = Content::capture(&generation.answer);
-    dialects::record(
-        span,
-        &[
-            Fact::ChatResponse {
-                id: None,
-                model: MODEL_NAME,
-                finish_reason: generation.finish_reason.as_str(),
-            },
-            Fact::Usage {
-                input: generation.input_tokens,
-                output: Some(generation.output_tokens),
-            },
-            Fact::Output(&answer),
-            Fact::ChatOutput {
-                text: &answer,
-                finish_reason: generation.finish_reason.as_str(),
-            },
-        ],
+    let finish_reason = generation.finish_reason.as_str();
+    span.record("gen_ai.response.model", MODEL_NAME);
+    span.set_attribute(
+        gen_ai::RESPONSE_FINISH_REASONS,
+        gen_ai::finish_reasons(finish_reason),
     );
+    span.record("gen_ai.usage.input_tokens", generation.input_tokens as i64);
+    span.record(
+        "gen_ai.usage.output_tokens",
+        generation.output_tokens as i64,
+    );
+    let answer = Content::capture(&generation.answer);
+    dialects::output(span, &answer);
+    dialects::chat_output(span, &answer, finish_reason);
     metrics::record_operation(
         &OFFLINE_OPERATION,
         duration,
@@ -216,7 +207,7 @@ fn offline(query: &str, contexts: &[Passage], config: &GeneratorConfig) -> Gener
 fn offline_stream(query: &str, contexts: &[Passage], config: &GeneratorConfig) -> ChatStream {
     let started = Instant::now();
     let span = offline_span(query, contexts, config);
-    dialects::record(&span, &[Fact::Streaming]);
+    span.record("gen_ai.request.stream", true);
     let generation = span.in_scope(|| generator::generate(query, contexts, config));
     let chunks: Vec<String> = tokens::pieces(&generation.answer)
         .into_iter()
@@ -233,7 +224,7 @@ fn offline_stream(query: &str, contexts: &[Passage], config: &GeneratorConfig) -
                 }
                 if i == 0 {
                     let after = started.elapsed();
-                    dialects::record(&first, &[Fact::TimeToFirstChunk(after)]);
+                    first.record("gen_ai.response.time_to_first_chunk", after.as_secs_f64());
                     metrics::record_time_to_first_chunk(&OFFLINE_OPERATION, after);
                 }
                 StreamEvent::Delta(chunk)

@@ -1,9 +1,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
-use shared::attributes::gen_ai;
 use shared::client::DownstreamError;
-use shared::dialects::{self, Fact, Role};
+use shared::dialects;
 use shared::error::ApiError;
 use shared::redact::Content;
 use shared::server::JsonBody;
@@ -82,31 +81,25 @@ pub async fn process(
     .instrument(span.clone())
     .await
     .inspect_err(|err| shared::telemetry::record_error(&span, err.code(), &err.to_string()))?;
-    dialects::record(&span, &[Fact::Output(&Content::capture(&response.answer))]);
+    dialects::output(&span, &Content::capture(&response.answer));
     Ok(HttpResponse::Ok().json(response))
 }
 
-/// The GenAI tool span (`execute_tool {gen_ai.tool.name}`), which Confident
-/// AI renders as a tool step. Both outbound CLIENT spans are its children.
+/// The GenAI tool span (`execute_tool {gen_ai.tool.name}`), INTERNAL, which
+/// Confident AI renders as a tool step. Both outbound CLIENT spans are its
+/// children.
 fn tool_span(query: &str, top_k: u32) -> Span {
     let span = tracing::info_span!(
         "execute_tool",
-        otel.name = %format!("{} {TOOL_NAME}", gen_ai::operation::EXECUTE_TOOL),
+        otel.name = %format!("execute_tool {TOOL_NAME}"),
         otel.kind = "internal",
+        "gen_ai.operation.name" = "execute_tool",
+        "gen_ai.tool.name" = TOOL_NAME,
+        "gen_ai.tool.description" = TOOL_DESCRIPTION,
         "gen_ai.request.top_k" = i64::from(top_k),
     );
-    dialects::record(
-        &span,
-        &[
-            Fact::Role(Role::Tool),
-            Fact::Tool {
-                name: TOOL_NAME,
-                description: TOOL_DESCRIPTION,
-                parameters: TOOL_PARAMETERS,
-            },
-            Fact::Input(&Content::capture(query)),
-        ],
-    );
+    dialects::tool_parameters(&span, TOOL_PARAMETERS);
+    dialects::input(&span, &Content::capture(query));
     span
 }
 
@@ -149,7 +142,7 @@ pub async fn process_stream(
         .chain(streaming::relay(generation));
     let spans = vec![span.clone(), Span::current()];
     Ok(streaming::respond(events, spans, move |_, observed| {
-        dialects::record(&span, &[Fact::Output(&Content::capture(&observed.text))]);
+        dialects::output(&span, &Content::capture(&observed.text));
     }))
 }
 

@@ -1,0 +1,282 @@
+//! Vendor keys derived from the conventions' keys, when a span is exported.
+//!
+//! Handlers set `gen_ai.*` (and `user.id`, `session.id`) on their spans and
+//! nothing else. [`Translate`] wraps the span exporter: for each span of a
+//! batch it reads those keys and appends what Confident AI and OpenInference
+//! call the same facts. The work runs on the batch processor's thread, off
+//! the request path, and only for spans that are sampled and exported.
+//!
+//! The derivation is a table ([`COPIES`]) plus four facts that need more
+//! than a copy: the span type/kind (from `gen_ai.operation.name`),
+//! OpenInference's `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
+//! `llm.invocation_parameters` (a JSON object of the request parameters) and
+//! `llm.token_count.total`.
+
+use std::time::Duration;
+
+use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+use super::Dialects;
+use crate::attributes::{confident, gen_ai, identity, openinference};
+
+use gen_ai::operation::{CHAT, EMBEDDINGS, EXECUTE_TOOL, INVOKE_AGENT, RETRIEVAL};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Confident,
+    OpenInference,
+}
+
+/// "`to` repeats `from`", for `dialect`, on spans of `operation` (any
+/// operation when `None`).
+struct Copy {
+    from: &'static str,
+    to: &'static str,
+    dialect: Dialect,
+    operation: Option<&'static str>,
+}
+
+const fn copy(
+    from: &'static str,
+    to: &'static str,
+    dialect: Dialect,
+    operation: Option<&'static str>,
+) -> Copy {
+    Copy {
+        from,
+        to,
+        dialect,
+        operation,
+    }
+}
+
+use Dialect::{Confident, OpenInference};
+
+/// The keys that repeat a convention's key under a vendor's name.
+const COPIES: &[Copy] = &[
+    copy(gen_ai::AGENT_NAME, confident::AGENT_NAME, Confident, None),
+    copy(
+        gen_ai::AGENT_NAME,
+        openinference::AGENT_NAME,
+        OpenInference,
+        None,
+    ),
+    copy(identity::USER_ID, confident::TRACE_USER_ID, Confident, None),
+    copy(
+        identity::SESSION_ID,
+        confident::TRACE_THREAD_ID,
+        Confident,
+        None,
+    ),
+    copy(gen_ai::TOOL_NAME, confident::TOOL_NAME, Confident, None),
+    copy(
+        gen_ai::TOOL_NAME,
+        openinference::TOOL_NAME,
+        OpenInference,
+        None,
+    ),
+    copy(
+        gen_ai::TOOL_DESCRIPTION,
+        confident::TOOL_DESCRIPTION,
+        Confident,
+        None,
+    ),
+    copy(
+        gen_ai::TOOL_DESCRIPTION,
+        openinference::TOOL_DESCRIPTION,
+        OpenInference,
+        None,
+    ),
+    copy(
+        gen_ai::REQUEST_TOP_K,
+        confident::RETRIEVER_TOP_K,
+        Confident,
+        Some(RETRIEVAL),
+    ),
+    copy(
+        gen_ai::REQUEST_MODEL,
+        confident::LLM_MODEL,
+        Confident,
+        Some(CHAT),
+    ),
+    copy(
+        gen_ai::REQUEST_MODEL,
+        openinference::LLM_MODEL_NAME,
+        OpenInference,
+        Some(CHAT),
+    ),
+    copy(
+        gen_ai::REQUEST_MODEL,
+        openinference::EMBEDDING_MODEL_NAME,
+        OpenInference,
+        Some(EMBEDDINGS),
+    ),
+    copy(
+        gen_ai::USAGE_INPUT_TOKENS,
+        confident::LLM_INPUT_TOKEN_COUNT,
+        Confident,
+        Some(CHAT),
+    ),
+    copy(
+        gen_ai::USAGE_OUTPUT_TOKENS,
+        confident::LLM_OUTPUT_TOKEN_COUNT,
+        Confident,
+        Some(CHAT),
+    ),
+    copy(
+        gen_ai::USAGE_INPUT_TOKENS,
+        openinference::LLM_TOKEN_COUNT_PROMPT,
+        OpenInference,
+        None,
+    ),
+    copy(
+        gen_ai::USAGE_OUTPUT_TOKENS,
+        openinference::LLM_TOKEN_COUNT_COMPLETION,
+        OpenInference,
+        None,
+    ),
+];
+
+/// Confident AI's span type and OpenInference's span kind for a
+/// `gen_ai.operation.name` (`None`: a span of no GenAI operation, such as
+/// HTTP, database and ingest spans). Confident AI has no embeddings type:
+/// those stay plain spans under the retriever.
+fn span_type(operation: Option<&str>) -> (Option<&'static str>, &'static str) {
+    match operation {
+        Some(INVOKE_AGENT) => (Some(confident::span_type::AGENT), "AGENT"),
+        Some(EXECUTE_TOOL) => (Some(confident::span_type::TOOL), "TOOL"),
+        Some(RETRIEVAL) => (Some(confident::span_type::RETRIEVER), "RETRIEVER"),
+        Some(EMBEDDINGS) => (None, "EMBEDDING"),
+        Some(CHAT) => (Some(confident::span_type::LLM), "LLM"),
+        _ => (None, "CHAIN"),
+    }
+}
+
+/// OpenInference's `llm.system` and `llm.provider` for a
+/// `gen_ai.provider.name`: the AI product, and who hosts it. Every remote
+/// call here speaks OpenAI's API, so a host OpenInference has no name for
+/// (`openai_compatible`, `ollama`, ...) is the `openai` system on that host.
+pub(crate) fn llm_system_and_provider(provider: &str) -> (&str, &str) {
+    match provider {
+        gen_ai::PROVIDER_RAGTRACE | "anthropic" | "deepseek" | "groq" => (provider, provider),
+        "azure.ai.openai" => ("openai", "azure"),
+        "mistral_ai" => ("mistralai", "mistralai"),
+        "gcp.gemini" => ("vertexai", "google"),
+        "x_ai" => ("xai", "xai"),
+        other => ("openai", other),
+    }
+}
+
+/// Append the vendor keys of `dialects` that `span`'s own keys imply.
+pub fn translate(span: &mut SpanData, dialects: Dialects) {
+    if !dialects.confident && !dialects.openinference {
+        return;
+    }
+    let get = |key: &str| {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    };
+    let on = |dialect| match dialect {
+        Confident => dialects.confident,
+        OpenInference => dialects.openinference,
+    };
+    let operation = get(gen_ai::OPERATION_NAME).map(|v| v.as_str().into_owned());
+    let operation = operation.as_deref();
+    let mut added = Vec::new();
+    let mut add = |key: &'static str, value: Value| {
+        added.push(KeyValue::new(Key::from_static_str(key), value))
+    };
+
+    let (confident_type, kind) = span_type(operation);
+    if let (true, Some(confident_type)) = (dialects.confident, confident_type) {
+        add(confident::SPAN_TYPE, confident_type.into());
+    }
+    if dialects.openinference {
+        add(openinference::SPAN_KIND, kind.into());
+    }
+    for rule in COPIES {
+        if on(rule.dialect)
+            && rule.operation.is_none_or(|op| operation == Some(op))
+            && let Some(value) = get(rule.from)
+        {
+            add(rule.to, value);
+        }
+    }
+    if !dialects.openinference {
+        span.attributes.extend(added);
+        return;
+    }
+    if let Some(Value::I64(input)) = get(gen_ai::USAGE_INPUT_TOKENS) {
+        let output = match get(gen_ai::USAGE_OUTPUT_TOKENS) {
+            Some(Value::I64(output)) => output,
+            _ => 0,
+        };
+        add(
+            openinference::LLM_TOKEN_COUNT_TOTAL,
+            (input + output).into(),
+        );
+    }
+    if operation == Some(CHAT) {
+        if let Some(provider) = get(gen_ai::PROVIDER_NAME) {
+            let provider = provider.as_str();
+            let (system, host) = llm_system_and_provider(&provider);
+            add(openinference::LLM_SYSTEM, system.to_owned().into());
+            add(openinference::LLM_PROVIDER, host.to_owned().into());
+        }
+        // serde_json's map is ordered by key: `max_tokens`, `temperature`.
+        let mut parameters = serde_json::Map::new();
+        if let Some(Value::F64(t)) = get(gen_ai::REQUEST_TEMPERATURE) {
+            parameters.insert("temperature".into(), t.into());
+        }
+        if let Some(Value::I64(m)) = get(gen_ai::REQUEST_MAX_TOKENS) {
+            parameters.insert("max_tokens".into(), m.into());
+        }
+        let parameters = serde_json::Value::Object(parameters).to_string();
+        add(openinference::LLM_INVOCATION_PARAMETERS, parameters.into());
+    }
+    span.attributes.extend(added);
+}
+
+/// A span exporter that [`translate`]s every span before `E` exports it.
+#[derive(Debug)]
+pub struct Translate<E> {
+    inner: E,
+    dialects: Dialects,
+}
+
+impl<E> Translate<E> {
+    pub fn new(inner: E, dialects: Dialects) -> Self {
+        Self { inner, dialects }
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Translate<E> {
+    fn export(&self, mut batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        for span in &mut batch {
+            translate(span, self.dialects);
+        }
+        self.inner.export(batch)
+    }
+
+    // Both shutdown methods are forwarded: an exporter may override either.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
