@@ -11,8 +11,8 @@ use shared::config::{self, ConfigError};
 
 use crate::chunker::ChunkerConfig;
 use crate::corpus;
-use crate::embedder::HashingEmbedder;
-use crate::embedding::RemoteEmbedderSettings;
+use crate::embedder::RemoteEmbedderSettings;
+use crate::embedder::hashing::HashingEmbedder;
 
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
 /// The collection name: Qdrant's collection, or the in-memory index's name;

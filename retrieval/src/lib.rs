@@ -10,8 +10,8 @@
 //!     search {collection}      db.system.name, db.operation.name, db.collection.name
 //! ```
 //!
-//! The spans are opened in [`store`], [`embedding`] and [`vector_store`]; the
-//! route only validates input. On the embedded defaults the embedder is a
+//! The spans are opened in [`retriever`], [`embedder`] and [`vector_store`];
+//! the route only validates input. On the embedded defaults the embedder is a
 //! deterministic feature-hashing model and the store an exact in-memory
 //! cosine index, both in-process, so their spans are INTERNAL. With
 //! `QDRANT_URL` the store is Qdrant, and with `EMBEDDINGS_BASE_URL` the
@@ -21,11 +21,9 @@ pub mod chunker;
 pub mod configuration;
 pub mod corpus;
 pub mod embedder;
-pub mod embedding;
-pub mod index;
+pub mod retriever;
 pub mod routes;
 pub mod startup;
-pub mod store;
 pub mod vector_store;
 
 /// This binary's `service.name`.
@@ -43,14 +41,14 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// `ragtrace ingest <dir>`: chunk, embed and upsert a folder of documents
 /// into the configured Qdrant collection, a span per batch. Idempotent.
-pub async fn ingest_dir(dir: &std::path::Path) -> anyhow::Result<store::IngestReport> {
+pub async fn ingest_dir(dir: &std::path::Path) -> anyhow::Result<retriever::IngestReport> {
     let settings = configuration::Settings::from_env()?;
     anyhow::ensure!(
         settings.qdrant.is_some(),
         "ingest needs QDRANT_URL: the in-memory index lives inside the retrieval process"
     );
     let chunks = corpus::load_corpus(dir, &settings.chunker)?;
-    let store = startup::store(&settings)?;
-    let report = store.ingest(&chunks).await?;
+    let retriever = startup::retriever(&settings)?;
+    let report = retriever.ingest(&chunks).await?;
     Ok(report)
 }

@@ -15,17 +15,17 @@ use shared::server::{Application, post_resource};
 
 use crate::chunker::Chunk;
 use crate::configuration::Settings;
-use crate::embedder::HashingEmbedder;
-use crate::embedding::Embedder;
+use crate::embedder::Embedder;
+use crate::embedder::hashing::HashingEmbedder;
+use crate::retriever::{IngestError, Retriever};
 use crate::routes;
-use crate::store::{IngestError, Store};
 use crate::vector_store::VectorStore;
 
 /// How often a failed startup ingest is retried.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// The store described by `settings` (not yet ingested).
-pub fn store(settings: &Settings) -> anyhow::Result<Store> {
+pub fn retriever(settings: &Settings) -> anyhow::Result<Retriever> {
     let embedder = match &settings.remote_embedder {
         Some(remote) => Embedder::remote(remote.clone()),
         None => Embedder::Hashing(HashingEmbedder::new(settings.embedding_dimension)),
@@ -36,35 +36,39 @@ pub fn store(settings: &Settings) -> anyhow::Result<Store> {
         }
         None => VectorStore::memory(&settings.collection),
     };
-    Ok(Store::new(embedder, vectors, settings.chunker.max_words))
+    Ok(Retriever::new(
+        embedder,
+        vectors,
+        settings.chunker.max_words,
+    ))
 }
 
 pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
     let started = std::time::Instant::now();
     let chunks: Vec<Chunk> = crate::corpus::load_corpus(&settings.corpus_dir, &settings.chunker)?;
-    let store = Arc::new(store(settings)?);
-    match store.ingest_corpus(&chunks).await {
+    let retriever = Arc::new(retriever(settings)?);
+    match retriever.ingest_corpus(&chunks).await {
         Ok(report) => tracing::info!(
             chunks = report.chunks,
-            collection = store.collection(),
-            store = store.vectors().db_system(),
+            collection = retriever.collection(),
+            store = retriever.vectors().db_system(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "corpus ingested"
         ),
         Err(err) if err.is_transient() => {
             tracing::warn!(error = %err, "corpus not ingested yet; serving (not ready) and retrying in the background");
-            let store = store.clone();
-            actix_web::rt::spawn(
-                async move { store.ingest_until_ready(&chunks, RETRY_EVERY).await },
-            );
+            let retriever = retriever.clone();
+            actix_web::rt::spawn(async move {
+                retriever.ingest_until_ready(&chunks, RETRY_EVERY).await
+            });
         }
-        Err(err @ IngestError::Store(_)) | Err(err @ IngestError::Embedding(_)) => {
+        Err(err @ IngestError::VectorStore(_)) | Err(err @ IngestError::Embedding(_)) => {
             return Err(err.into());
         }
     }
-    let store = web::Data::from(store);
+    let retriever = web::Data::from(retriever);
     let application = Application::build(settings.listen_addr, move |cfg| {
-        cfg.app_data(store.clone())
+        cfg.app_data(retriever.clone())
             .route("/readyz", web::get().to(routes::readyz))
             .service(post_resource("/retrieve", routes::retrieve));
     })?;

@@ -4,9 +4,9 @@ pub use retrieve::{RetrieveError, retrieve};
 
 use actix_web::{HttpResponse, web};
 
-use crate::store::Store;
+use crate::retriever::Retriever;
 
 /// Ready when the corpus is ingested and the vector store answers.
-pub async fn readyz(store: web::Data<Store>) -> HttpResponse {
-    shared::server::readiness(&[("vector store", store.readiness().await)])
+pub async fn readyz(retriever: web::Data<Retriever>) -> HttpResponse {
+    shared::server::readiness(&[("vector store", retriever.readiness().await)])
 }

@@ -4,7 +4,7 @@ use shared::error::ApiError;
 use shared::server::JsonBody;
 use shared::wire::{MAX_QUERY_CHARS, MAX_TOP_K, RetrieveRequest, RetrieveResponse};
 
-use crate::store::{RetrievalError, Store, error_code};
+use crate::retriever::{RetrievalError, Retriever, error_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -22,10 +22,10 @@ impl ApiError for RetrieveError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Retrieval(RetrievalError::NotReady(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Retrieval(RetrievalError::Store(err)) if err.is_transient() => {
+            Self::Retrieval(RetrievalError::VectorStore(err)) if err.is_transient() => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::Retrieval(RetrievalError::Store(_)) => StatusCode::BAD_GATEWAY,
+            Self::Retrieval(RetrievalError::VectorStore(_)) => StatusCode::BAD_GATEWAY,
             Self::Retrieval(RetrievalError::Embedding(err)) => err.status(),
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -43,7 +43,7 @@ shared::impl_response_error!(RetrieveError);
 /// `POST /retrieve`: the top-k passages for a query.
 pub async fn retrieve(
     JsonBody(request): JsonBody<RetrieveRequest>,
-    store: web::Data<Store>,
+    retriever: web::Data<Retriever>,
 ) -> Result<HttpResponse, RetrieveError> {
     let query = request.query.trim();
     if query.is_empty() {
@@ -56,10 +56,10 @@ pub async fn retrieve(
     if request.top_k == 0 || request.top_k > MAX_TOP_K {
         return Err(RetrieveError::InvalidTopK(request.top_k));
     }
-    let contexts = store.retrieve(query, request.top_k as usize).await?;
+    let contexts = retriever.retrieve(query, request.top_k as usize).await?;
     Ok(HttpResponse::Ok().json(RetrieveResponse {
         contexts,
-        embedder: store.embedder_name(),
-        data_source: store.collection().to_owned(),
+        embedder: retriever.embedder_name(),
+        data_source: retriever.collection().to_owned(),
     }))
 }

@@ -23,7 +23,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::chunker::Chunk;
-use crate::embedding::Embedder;
+use crate::embedder::Embedder;
 use crate::vector_store::{StoreError, VectorStore};
 
 /// Chunks per embeddings request and per upsert.
@@ -34,7 +34,7 @@ pub enum RetrievalError {
     #[error("the index is not ready yet: {0}")]
     NotReady(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    VectorStore(#[from] StoreError),
     #[error("embedding the query failed: {0}")]
     Embedding(#[from] ProviderError),
 }
@@ -42,7 +42,7 @@ pub enum RetrievalError {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error(transparent)]
-    Store(#[from] StoreError),
+    VectorStore(#[from] StoreError),
     #[error("embedding failed: {0}")]
     Embedding(#[from] ProviderError),
 }
@@ -51,7 +51,7 @@ impl IngestError {
     /// A later retry may succeed (the store or the embeddings API was down).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Store(err) => err.is_transient(),
+            Self::VectorStore(err) => err.is_transient(),
             Self::Embedding(err) => matches!(
                 err,
                 ProviderError::Unavailable { .. }
@@ -71,7 +71,7 @@ pub struct IngestReport {
 }
 
 /// Embedder + vector store + the corpus they were loaded with.
-pub struct Store {
+pub struct Retriever {
     embedder: Embedder,
     vectors: VectorStore,
     chunk_size: usize,
@@ -79,7 +79,7 @@ pub struct Store {
     state: Mutex<Result<(), String>>,
 }
 
-impl Store {
+impl Retriever {
     pub fn new(embedder: Embedder, vectors: VectorStore, chunk_size: usize) -> Self {
         Self {
             embedder,
@@ -112,7 +112,7 @@ impl Store {
         report
     }
 
-    /// Keep retrying [`Store::ingest_corpus`] until it succeeds (the store or
+    /// Keep retrying [`Retriever::ingest_corpus`] until it succeeds (the store or
     /// the embeddings API came back), then return.
     pub async fn ingest_until_ready(&self, chunks: &[Chunk], retry_every: Duration) {
         loop {
@@ -243,16 +243,16 @@ impl Store {
 pub fn error_code(err: &RetrievalError) -> &'static str {
     match err {
         RetrievalError::NotReady(_) => "index_not_ready",
-        RetrievalError::Store(err) if err.is_transient() => "vector_store_unavailable",
-        RetrievalError::Store(_) => "vector_store_error",
+        RetrievalError::VectorStore(err) if err.is_transient() => "vector_store_unavailable",
+        RetrievalError::VectorStore(_) => "vector_store_error",
         RetrievalError::Embedding(err) => err.code(Api::Embeddings),
     }
 }
 
 fn record_ingest_error(span: &tracing::Span, err: &IngestError) {
     let code = match err {
-        IngestError::Store(err) if err.is_transient() => "vector_store_unavailable",
-        IngestError::Store(_) => "vector_store_error",
+        IngestError::VectorStore(err) if err.is_transient() => "vector_store_unavailable",
+        IngestError::VectorStore(_) => "vector_store_error",
         IngestError::Embedding(err) => err.code(Api::Embeddings),
     };
     shared::telemetry::record_error(span, code, &err.to_string());

@@ -7,6 +7,8 @@
 //! CLIENT span with `db.system.name=qdrant` and `server.address`/`port`, so a
 //! trace shows time spent on the network separately from time in the store.
 
+pub mod memory;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
@@ -23,7 +25,7 @@ use shared::wire::Passage;
 use tracing::{Instrument, Span};
 
 use crate::chunker::Chunk;
-use crate::index::VectorIndex;
+use memory::VectorIndex;
 
 /// `db.system.name` for the in-process index. Not a well-known value: the
 /// conventions ask for a custom name when none fits.
@@ -431,9 +433,9 @@ mod tests {
 
     #[test]
     fn a_query_of_another_dimension_is_an_error_not_a_panic() {
+        use super::memory::VectorIndex;
         use super::{StoreError, memory_search};
         use crate::chunker::Chunk;
-        use crate::index::VectorIndex;
         let mut index = VectorIndex::new(3);
         let chunk = Chunk {
             id: "a#0".into(),

@@ -6,6 +6,10 @@
 //! (CLIENT span with `server.address`/`server.port`, and the usage the API
 //! reported).
 
+pub mod hashing;
+
+use hashing::HashingEmbedder;
+
 use std::time::{Duration, Instant};
 
 use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput};
@@ -14,8 +18,6 @@ use shared::dialects;
 use shared::metrics::{self, GenAiOperation};
 use shared::provider::{Api, Endpoint, ProviderError, Secret};
 use tracing::{Instrument, field};
-
-use crate::embedder::{self, HashingEmbedder};
 
 /// Settings for a remote embedder (`EMBEDDINGS_*`).
 #[derive(Debug, Clone)]
@@ -70,7 +72,7 @@ impl Embedder {
         match self {
             Self::Hashing(hashing) => {
                 let model = hashing.model_name();
-                let tokens: usize = texts.iter().map(|t| embedder::tokens(t).len()).sum();
+                let tokens: usize = texts.iter().map(|t| hashing::tokens(t).len()).sum();
                 // GenAI embeddings span: `embeddings {gen_ai.request.model}`,
                 // INTERNAL (the model runs in this process).
                 let span = tracing::info_span!(

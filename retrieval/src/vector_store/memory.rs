@@ -381,7 +381,7 @@ mod tests {
 
     #[test]
     fn works_with_embedder_end_to_end() {
-        use crate::embedder::HashingEmbedder;
+        use crate::embedder::hashing::HashingEmbedder;
         let embedder = HashingEmbedder::default();
         let texts = [
             "The collector receives spans over OTLP.",
