@@ -158,7 +158,7 @@ impl RemoteChat {
         );
         dialects::input(&span, &Content::capture(query));
         // The messages as sent, when content capture is on.
-        if shared::telemetry::capture_content() {
+        if shared::redact::capture_content() {
             let messages = Self::messages(query, contexts);
             let system = Content::capture(&messages[0].1);
             let user = Content::capture(&messages[1].1);

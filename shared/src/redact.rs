@@ -39,6 +39,24 @@ use std::sync::OnceLock;
 
 use crate::wire::Passage;
 
+/// Whether prompts, retrieved text and answers may be recorded on spans.
+///
+/// Content is off by default (it is user data). The switch is the GenAI
+/// instrumentation convention `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`:
+/// `SPAN_ONLY` or `SPAN_AND_EVENT` (or the older `true`) turn it on;
+/// `NO_CONTENT` (default), `EVENT_ONLY` or `false` keep spans content-free.
+pub fn capture_content() -> bool {
+    static CAPTURE: OnceLock<bool> = OnceLock::new();
+    *CAPTURE.get_or_init(|| {
+        std::env::var("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_uppercase().as_str(),
+                "SPAN_ONLY" | "SPAN_AND_EVENT" | "TRUE"
+            )
+        })
+    })
+}
+
 /// Captured content: the redacted, capped text when content capture is on,
 /// nothing when it is off. Only [`Content::capture`] and
 /// [`Content::capture_with`] make one.
@@ -54,7 +72,7 @@ impl Content {
     /// Like [`Content::capture`], for text that costs something to build:
     /// `build` runs only when capture is on.
     pub fn capture_with(build: impl FnOnce() -> String) -> Content {
-        Content(crate::telemetry::capture_content().then(|| Redactor::current().apply(&build())))
+        Content(capture_content().then(|| Redactor::current().apply(&build())))
     }
 
     /// The redacted text, if captured.
@@ -86,7 +104,7 @@ impl CapturedPassage {
 impl Passages {
     /// `passages` with their text redacted and capped, if capture is on.
     pub fn capture(passages: &[Passage]) -> Passages {
-        Passages(crate::telemetry::capture_content().then(|| {
+        Passages(capture_content().then(|| {
             let redactor = Redactor::current();
             passages
                 .iter()

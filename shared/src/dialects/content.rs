@@ -81,7 +81,7 @@ pub fn documents(span: &Span, passages: &Passages) {
 /// The texts an embeddings call embedded, in order (the first
 /// [`MAX_RECORDED_EMBEDDING_TEXTS`]).
 pub fn embedding_texts(span: &Span, texts: &[String]) {
-    if !Dialects::current().openinference || !crate::telemetry::capture_content() {
+    if !Dialects::current().openinference || !crate::redact::capture_content() {
         return;
     }
     for (i, text) in texts.iter().take(MAX_RECORDED_EMBEDDING_TEXTS).enumerate() {

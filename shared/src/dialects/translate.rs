@@ -6,7 +6,7 @@
 //! call the same facts. The work runs on the batch processor's thread, off
 //! the request path, and only for spans that are sampled and exported.
 //!
-//! The derivation is a table ([`COPIES`]) plus four facts that need more
+//! The derivation is a table (`COPIES`) plus four facts that need more
 //! than a copy: the span type/kind (from `gen_ai.operation.name`),
 //! OpenInference's `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
 //! `llm.invocation_parameters` (a JSON object of the request parameters) and

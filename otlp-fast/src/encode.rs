@@ -1,28 +1,15 @@
 //! OTLP/protobuf encoding of finished spans, straight from the SDK's
 //! [`SpanData`] into bytes.
 //!
-//! # Why not the SDK's encoder
-//!
-//! `opentelemetry-otlp` exports a batch in two steps: it first *converts*
-//! every [`SpanData`] into the generated protobuf structs of
-//! `opentelemetry-proto` (a `String` for every attribute key, string value,
-//! span name and scope; a `Vec` for every id; a map to group spans by scope),
-//! then lets prost encode those structs, computing each nested message's
-//! length as it goes. `ragtrace bench` measured the export thread at 63 µs of
-//! CPU per `/chat` with it (~5 µs per span), on the same two cores as the
-//! requests being traced: the largest single cost of tracing here after
-//! recording itself. With this module: 20 µs, HTTP and freeing the spans
-//! included.
-//!
-//! This module writes the same message, field by field, into one buffer
-//! per batch. Nothing is allocated per span; each nested message is written in
-//! place behind a one-byte length slot, which is widened (the message moved
-//! right by a byte or two) when it turns out to be 128 bytes or longer, as
-//! most spans are: one `memmove` of the message instead of computing every
-//! length before writing it, as prost does. The result decodes
-//! to exactly what the SDK's conversion produces (the unit tests decode both
-//! with `opentelemetry-proto` and compare them), so a collector cannot tell
-//! the difference.
+//! This module writes the `ExportTraceServiceRequest` message field by
+//! field, into one buffer per batch. Nothing is allocated per span; each
+//! nested message is written in place behind a one-byte length slot, which is
+//! widened (the message moved right by a byte or two) when it turns out to be
+//! 128 bytes or longer, as most spans are: one `memmove` of the message
+//! instead of computing every length before writing it, as prost does. The
+//! result decodes to exactly what the SDK's conversion produces (the unit
+//! tests decode both with `opentelemetry-proto` and compare them), so a
+//! collector cannot tell the difference.
 //!
 //! The schema is `opentelemetry/proto/collector/trace/v1/trace_service.proto`
 //! and the messages it includes (`trace/v1`, `common/v1`, `resource/v1`);

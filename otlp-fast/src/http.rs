@@ -1,51 +1,43 @@
-//! The span exporter for `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` (the
-//! default): OTLP over HTTP, encoded by [`crate::otlp_encode`].
+//! The span exporter: OTLP over HTTP, protobuf, encoded by [`TraceEncoder`].
 //!
-//! It replaces `opentelemetry-otlp`'s HTTP span exporter for this one
-//! protocol, and only for cost: that exporter converts each batch into the
-//! generated protobuf structs before encoding them, which `ragtrace bench`
-//! measured as the largest share of what tracing costs on the export thread
-//! (see [`crate::otlp_encode`]). Everything else stays with the SDK: the batch
-//! span processor still queues, batches and calls this exporter on its own
-//! thread, and `http/json` and `grpc` still use `opentelemetry-otlp`.
+//! It stands in for `opentelemetry-otlp`'s HTTP span exporter for this one
+//! protocol, and only for cost (see the crate docs). Everything else stays
+//! with the SDK: the batch span processor still queues, batches and calls
+//! this exporter on its own thread.
 //!
 //! It reads the same variables, the same way (the OTLP exporter
 //! specification), so switching between the two changes nothing a user sets:
 //!
 //! | variable | default |
 //! |---|---|
-//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is), else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` | `http://localhost:4318/v1/traces` |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is), else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces` (resolved by the caller) | `http://localhost:4318/v1/traces` |
 //! | `OTEL_EXPORTER_OTLP_TRACES_HEADERS`, else `OTEL_EXPORTER_OTLP_HEADERS` (`k=v,k2=v2`, values URL-decoded) | a `User-Agent` |
 //! | `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT` (ms) | 10000 |
 //! | `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`, else `OTEL_EXPORTER_OTLP_COMPRESSION` | none (`gzip`/`zstd` are refused at startup, as the SDK's exporter does without its compression features) |
 //!
 //! The HTTP client is `reqwest`'s blocking client, the one the SDK's exporter
-//! uses (`reqwest-blocking-client`), with the TLS the workspace builds reqwest
-//! with (for `https://` backends): one keep-alive connection reused batch
+//! uses (`reqwest-blocking-client`): one keep-alive connection reused batch
 //! after batch, driven from the batch processor's thread.
 //!
 //! A collector that answers with an error status is reported by that status
 //! (`HTTP export failed with status code: 405 Method Not Allowed`), one that
-//! cannot be reached as a network error. [`StatusPassingClient`] gives the
-//! SDK's OTLP metric exporter the same distinction.
+//! cannot be reached as a network error, in the SDK exporter's wording.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
-
-use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
-use crate::otlp_encode::TraceEncoder;
+use crate::encode::TraceEncoder;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(10_000);
 
+/// A setting the exporter cannot work with, or a client it cannot build.
 #[derive(Debug, thiserror::Error)]
-pub enum OtlpHttpError {
+pub enum Error {
     #[error("{name}={value:?}: {reason}")]
     Invalid {
         name: &'static str,
@@ -82,21 +74,21 @@ fn var(signal: &'static str, generic: &'static str) -> Option<(&'static str, Str
 impl ProtobufHttpExporter {
     /// Configured from the `OTEL_EXPORTER_OTLP_*` variables; `endpoint` is
     /// the resolved traces URL.
-    pub fn from_env(endpoint: String) -> Result<Self, OtlpHttpError> {
+    pub fn from_env(endpoint: String) -> Result<Self, Error> {
         if reqwest::Url::parse(&endpoint).is_err() {
-            return Err(OtlpHttpError::Invalid {
+            return Err(Error::Invalid {
                 name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT",
                 value: endpoint,
                 reason: "not a URL",
             });
         }
-        let timeout = timeout_from_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")?;
+        let timeout = timeout_from_env()?;
         if let Some((name, value)) = var(
             "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
             "OTEL_EXPORTER_OTLP_COMPRESSION",
         ) && !value.trim().eq_ignore_ascii_case("none")
         {
-            return Err(OtlpHttpError::Invalid {
+            return Err(Error::Invalid {
                 name,
                 value,
                 reason: "compression is not built in (collectors on a local network gain \
@@ -167,15 +159,17 @@ impl ProtobufHttpExporter {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT` (`signal_var`), else
-/// `OTEL_EXPORTER_OTLP_TIMEOUT`, else 10 s; a value that is not a number of
-/// milliseconds is an error.
-fn timeout_from_env(signal_var: &'static str) -> Result<Duration, OtlpHttpError> {
-    match var(signal_var, "OTEL_EXPORTER_OTLP_TIMEOUT") {
+/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, else `OTEL_EXPORTER_OTLP_TIMEOUT`,
+/// else 10 s; a value that is not a number of milliseconds is an error.
+fn timeout_from_env() -> Result<Duration, Error> {
+    match var(
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ) {
         None => Ok(DEFAULT_TIMEOUT),
         Some((name, value)) => match value.trim().parse::<u64>() {
             Ok(ms) => Ok(Duration::from_millis(ms)),
-            Err(_) => Err(OtlpHttpError::Invalid {
+            Err(_) => Err(Error::Invalid {
                 name,
                 value,
                 reason: "expected milliseconds",
@@ -184,83 +178,22 @@ fn timeout_from_env(signal_var: &'static str) -> Result<Duration, OtlpHttpError>
     }
 }
 
-/// The HTTP client for `opentelemetry-otlp`'s metric exporter: `reqwest`'s
-/// blocking client, as the exporter's default, but an answer with an error
-/// status is passed on as an answer.
-///
-/// The stock `HttpClient` impl for `reqwest::blocking::Client` turns every
-/// 4xx and 5xx answer into an error (`error_for_status`), and the exporter
-/// reports any error of its client as `HTTP export failed: network error`
-/// (the status goes to a `debug` event only): a server that is up and
-/// refuses the request, as Phoenix answers `/v1/metrics` with 405, would
-/// read as a network failure. With the answer passed on, the exporter
-/// reports `HTTP export failed with status code: 405`; a connection that
-/// fails is still a network error.
-#[derive(Debug)]
-pub struct StatusPassingClient(reqwest::blocking::Client);
-
-impl StatusPassingClient {
-    /// With `timeout`, else the signal's timeout variable (`signal_var`),
-    /// then `OTEL_EXPORTER_OTLP_TIMEOUT`, then 10 s, as the exporter
-    /// resolves it for its own client (a client handed to the exporter gets
-    /// no timeout from it).
-    pub fn new(timeout: Option<Duration>, signal_var: &'static str) -> Result<Self, OtlpHttpError> {
-        let timeout = match timeout {
-            Some(timeout) => timeout,
-            None => timeout_from_env(signal_var)?,
-        };
-        // The exporter sets the headers on each request.
-        Ok(Self(blocking_client(timeout, HeaderMap::new())?))
-    }
-
-    /// The stock impl's conversions, without `error_for_status`.
-    fn send(&self, request: Request<Bytes>) -> Answer {
-        let mut response = self.0.execute(request.try_into()?)?;
-        let headers = std::mem::take(response.headers_mut());
-        let mut answer = Response::builder()
-            .status(response.status())
-            .body(response.bytes()?)?;
-        *answer.headers_mut() = headers;
-        Ok(answer)
-    }
-}
-
-/// What [`HttpClient::send_bytes`] resolves to.
-type Answer = Result<Response<Bytes>, HttpError>;
-
-impl HttpClient for StatusPassingClient {
-    // The trait is declared with `#[async_trait]`; this is the signature the
-    // macro gives it. The periodic reader blocks on the future on its own
-    // thread, so the request is made right here, as the span exporter above
-    // does.
-    fn send_bytes<'life0, 'async_trait>(
-        &'life0 self,
-        request: Request<Bytes>,
-    ) -> Pin<Box<dyn Future<Output = Answer> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(std::future::ready(self.send(request)))
-    }
-}
-
 /// `reqwest`'s blocking client starts a runtime of its own, which it refuses
-/// to do on a thread that is already inside one (a service's `main` is): build
+/// to do on a thread that is already inside one (an async `main` is): build
 /// it on a thread of its own, as `opentelemetry-otlp` does.
 fn blocking_client(
     timeout: Duration,
     headers: HeaderMap,
-) -> Result<reqwest::blocking::Client, OtlpHttpError> {
+) -> Result<reqwest::blocking::Client, Error> {
     std::thread::spawn(move || {
         reqwest::blocking::Client::builder()
             .timeout(timeout)
             .default_headers(headers)
             .build()
-            .map_err(|err| OtlpHttpError::Client(err.to_string()))
+            .map_err(|err| Error::Client(err.to_string()))
     })
     .join()
-    .map_err(|_| OtlpHttpError::Client("the builder thread panicked".into()))?
+    .map_err(|_| Error::Client("the builder thread panicked".into()))?
 }
 
 /// `k=v,k2=v2` (the OTLP exporter specification's format), values URL-decoded;
@@ -470,80 +403,6 @@ mod tests {
                 format!("Operation failed: HTTP export failed with status code: {status}")
             );
         }
-    }
-
-    /// Polls `future` to completion on this thread.
-    fn block_on<F: Future>(future: F) -> F::Output {
-        struct Unpark(std::thread::Thread);
-        impl std::task::Wake for Unpark {
-            fn wake(self: std::sync::Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = std::sync::Arc::new(Unpark(std::thread::current())).into();
-        let mut cx = std::task::Context::from_waker(&waker);
-        let mut future = std::pin::pin!(future);
-        loop {
-            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-            std::thread::park();
-        }
-    }
-
-    #[test]
-    fn the_metric_exporter_reports_a_refusal_by_status_with_this_client_only() {
-        use opentelemetry_otlp::{MetricExporter, WithExportConfig, WithHttpConfig};
-        use opentelemetry_sdk::metrics::data::ResourceMetrics;
-        use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-
-        // Phoenix answers /v1/metrics with 405 (here twice, then 200). The
-        // double serves one connection at a time: one double per client.
-        let (for_stock, for_ours) = (collector(vec![405]), collector(vec![405, 405]));
-        let export = |exporter: &MetricExporter| {
-            block_on(exporter.export(&ResourceMetrics::default())).map_err(|e| e.to_string())
-        };
-        // The stock client: the answer becomes an error, and the exporter
-        // calls every client error a network error. (Should a later
-        // opentelemetry-otlp report the status itself, this fails, and
-        // `StatusPassingClient` can go.)
-        let stock = MetricExporter::builder()
-            .with_http()
-            .with_endpoint(for_stock.url.clone())
-            .build()
-            .unwrap();
-        assert_eq!(
-            export(&stock),
-            Err("Operation failed: HTTP export failed: network error".to_owned())
-        );
-        let ours = MetricExporter::builder()
-            .with_http()
-            .with_endpoint(for_ours.url.clone())
-            .with_http_client(
-                StatusPassingClient::new(None, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT").unwrap(),
-            )
-            .build()
-            .unwrap();
-        for _ in 0..2 {
-            assert_eq!(
-                export(&ours),
-                Err("Operation failed: HTTP export failed with status code: 405".to_owned())
-            );
-        }
-        assert_eq!(export(&ours), Ok(()));
-        // A connection that fails is still a network error.
-        let nobody = MetricExporter::builder()
-            .with_http()
-            .with_endpoint("http://127.0.0.1:9/v1/metrics")
-            .with_http_client(
-                StatusPassingClient::new(None, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT").unwrap(),
-            )
-            .build()
-            .unwrap();
-        assert_eq!(
-            export(&nobody),
-            Err("Operation failed: HTTP export failed: network error".to_owned())
-        );
     }
 
     #[test]
