@@ -23,6 +23,7 @@
 
 pub mod configuration;
 pub mod generator;
+pub mod model;
 pub mod remote;
 pub mod routes;
 pub mod startup;

@@ -14,7 +14,6 @@
 //! ```
 
 pub mod configuration;
-pub mod query;
 pub mod routes;
 pub mod startup;
 

@@ -6,23 +6,19 @@
 //! ```
 //!
 //! `error` is a stable machine code a client can branch on; `message` is for
-//! humans; `trace_id` lets anyone holding the error jump to the trace.
+//! humans; `trace_id` lets anyone holding the error jump to the trace. The
+//! body itself, [`ErrorBody`], is one of the JSON contracts in
+//! [`crate::wire`]; a streaming response carries it as its `error` event.
 
 use std::fmt::Display;
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde::{Deserialize, Serialize};
 use tracing::Span;
 
 use crate::telemetry;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: String,
-    pub message: String,
-    pub trace_id: String,
-}
+pub use crate::wire::ErrorBody;
 
 /// A failure that knows its HTTP status and its stable machine code. Every
 /// route's error enum implements it; [`respond`] does the rest.
@@ -73,38 +69,4 @@ macro_rules! impl_response_error {
             }
         }
     };
-}
-
-/// The error for requests no route matches, or a known path with the wrong
-/// method. Used as each app's default service.
-#[derive(Debug, thiserror::Error)]
-pub enum RoutingError {
-    #[error("no route for {method} {path}")]
-    NotFound { method: String, path: String },
-    #[error("{method} is not allowed on {path}")]
-    MethodNotAllowed { method: String, path: String },
-}
-
-impl ApiError for RoutingError {
-    fn status(&self) -> StatusCode {
-        match self {
-            Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-        }
-    }
-    fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound { .. } => "not_found",
-            Self::MethodNotAllowed { .. } => "method_not_allowed",
-        }
-    }
-}
-
-impl ResponseError for RoutingError {
-    fn status_code(&self) -> StatusCode {
-        self.status()
-    }
-    fn error_response(&self) -> HttpResponse {
-        respond(self)
-    }
 }

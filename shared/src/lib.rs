@@ -5,17 +5,21 @@
 //! lives here, once:
 //!
 //! - [`telemetry`]: OTel init (propagator, tracer and meter providers,
-//!   subscriber) and the shutdown guard that flushes spans and metrics on exit.
+//!   subscriber) and the shutdown guard that flushes spans and metrics on exit;
+//!   its submodules hold the exporter machinery (the hand-written span
+//!   exporter is the `otlp-fast` crate).
 //! - [`propagation`]: W3C `traceparent` / `tracestate` / `baggage`, extract
 //!   and inject.
 //! - [`w3c`]: the Trace Context rules the SDK propagator does not apply
 //!   (header grammar, tracestate limits, the Level 2 random flag).
-//! - [`server`]: the SERVER span per request, the JSON body extractor,
-//!   default routes.
+//! - [`server`]: the SERVER span per request, and the service skeleton.
 //! - [`client`]: the one outbound-call helper (CLIENT span + injection).
+//! - [`http`]: the HTTP plumbing around those two (JSON body extractor,
+//!   probes and default routes, request duration, downstream errors).
+//! - [`streaming`], [`sse`]: Server-Sent Events, served and relayed, with
+//!   their spans.
+//! - [`query`]: the one query validator every hop applies.
 //! - [`attributes`]: every span and metric attribute name, with its convention.
-//! - [`otlp_encode`], [`otlp_http`]: the default span exporter (OTLP/HTTP
-//!   protobuf), encoding straight from the SDK's span data.
 //! - [`metrics`]: the OTLP metrics (GenAI operation duration, token usage,
 //!   time to first chunk, HTTP server duration) and their bucket boundaries.
 //! - [`dialects`]: the one mapping from our span facts to GenAI, Confident AI
@@ -33,14 +37,13 @@ pub mod client;
 pub mod config;
 pub mod dialects;
 pub mod error;
-pub mod export;
 pub mod faults;
+pub mod http;
 pub mod logs;
 pub mod metrics;
-pub mod otlp_encode;
-pub mod otlp_http;
 pub mod propagation;
 pub mod provider;
+pub mod query;
 pub mod redact;
 pub mod server;
 pub mod sse;

@@ -349,7 +349,7 @@ mod tests {
     //! The instruments against a real SDK pipeline: a meter provider with a
     //! periodic reader and an exporter that keeps what it is given, flushed
     //! by hand. (The OTLP encoding is tested end to end in
-    //! `ragtrace/tests/metrics.rs`.)
+    //! `e2e/tests/metrics.rs`.)
 
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};

@@ -108,6 +108,18 @@ pub struct GenerateResponse {
     pub finish_reason: String,
 }
 
+/// The body of every error response (see [`crate::error`]), and of a
+/// stream's `error` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable machine code (`invalid_query`, `downstream_timeout`, ...).
+    pub error: String,
+    /// For humans.
+    pub message: String,
+    /// The trace the failed request was recorded in.
+    pub trace_id: String,
+}
+
 /// The streaming endpoints (`POST /chat/stream`, `/process/stream`,
 /// `/generate/stream`) answer `text/event-stream`: Server-Sent Events, one
 /// JSON object per event, in this order:
@@ -129,7 +141,7 @@ pub enum StreamEvent {
     Contexts(Vec<Passage>),
     Delta(String),
     Done(StreamDone),
-    Error(crate::error::ErrorBody),
+    Error(ErrorBody),
 }
 
 /// The last event of a successful stream.

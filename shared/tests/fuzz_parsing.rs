@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use shared::error::ApiError;
-use shared::server::{BodyError, parse_json};
+use shared::http::json_body::{BodyError, parse_json};
 use shared::wire::{ChatRequest, GenerateRequest, ProcessRequest, RetrieveRequest};
 
 fn check<T: serde::de::DeserializeOwned>(bytes: &[u8]) {

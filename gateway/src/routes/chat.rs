@@ -4,17 +4,16 @@ use futures_util::StreamExt;
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
 use shared::attributes::baggage;
-use shared::client::DownstreamError;
 use shared::dialects;
 use shared::error::ApiError;
+use shared::http::downstream_error::DownstreamError;
+use shared::http::json_body::JsonBody;
 use shared::propagation;
+use shared::query::{self, QueryError};
 use shared::redact::Content;
-use shared::server::JsonBody;
 use shared::streaming;
 use shared::telemetry;
-use shared::wire::{
-    ChatRequest, ChatResponse, MAX_QUERY_CHARS, MAX_TOP_K, ProcessRequest, ProcessResponse,
-};
+use shared::wire::{ChatRequest, ChatResponse, ProcessRequest, ProcessResponse};
 use shared::wire::{StreamDone, StreamEvent};
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -27,12 +26,8 @@ use shared::propagation::{MAX_TAG_CHARS, MAX_TAGS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    #[error("query must not be empty")]
-    EmptyQuery,
-    #[error("query is {0} characters long; the limit is {MAX_QUERY_CHARS}")]
-    QueryTooLong(usize),
-    #[error("top_k must be between 1 and {MAX_TOP_K}, got {0}")]
-    InvalidTopK(u32),
+    #[error(transparent)]
+    Query(#[from] QueryError),
     #[error("{0} must be 1 to {MAX_ID_CHARS} printable characters")]
     InvalidId(&'static str),
     #[error("tags: at most {MAX_TAGS} tags of 1 to {MAX_TAG_CHARS} printable characters each")]
@@ -44,14 +39,14 @@ pub enum ChatError {
 impl ApiError for ChatError {
     fn status(&self) -> StatusCode {
         match self {
+            Self::Query(err) => err.status(),
             Self::Downstream(err) => err.status(),
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
     fn code(&self) -> &'static str {
         match self {
-            Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
-            Self::InvalidTopK(_) => "invalid_top_k",
+            Self::Query(err) => err.code(),
             Self::InvalidId(_) => "invalid_id",
             Self::InvalidTags => "invalid_tags",
             Self::Downstream(err) => err.code(),
@@ -65,20 +60,12 @@ fn printable(value: &str, max: usize) -> bool {
     (1..=max).contains(&chars) && !value.chars().any(char::is_control)
 }
 
-fn validate(request: &ChatRequest) -> Result<(), ChatError> {
-    let query = request.query.trim();
-    if query.is_empty() {
-        return Err(ChatError::EmptyQuery);
-    }
-    let chars = query.chars().count();
-    if chars > MAX_QUERY_CHARS {
-        return Err(ChatError::QueryTooLong(chars));
-    }
-    if let Some(k) = request.top_k
-        && !(1..=MAX_TOP_K).contains(&k)
-    {
-        return Err(ChatError::InvalidTopK(k));
-    }
+/// The request with its query normalised (`shared::query`), or why it
+/// cannot be served. `top_k` is checked but travels on as sent: the default
+/// is applied where it is used, in query-processor.
+fn validate(mut request: ChatRequest) -> Result<ChatRequest, ChatError> {
+    request.query = query::validate(&request.query)?;
+    query::top_k(request.top_k)?;
     for (name, id) in [
         ("user_id", &request.user_id),
         ("session_id", &request.session_id),
@@ -92,7 +79,7 @@ fn validate(request: &ChatRequest) -> Result<(), ChatError> {
     {
         return Err(ChatError::InvalidTags);
     }
-    Ok(())
+    Ok(request)
 }
 
 /// `POST /chat`: answer a question, grounded in the indexed documents.
@@ -101,7 +88,7 @@ pub async fn chat(
     client: web::Data<awc::Client>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ChatError> {
-    validate(&request)?;
+    let request = validate(request)?;
     let span = agent_span(&request, &settings);
     let result: Result<ProcessResponse, DownstreamError> = settings
         .query_processor
@@ -195,7 +182,7 @@ pub async fn chat_stream(
     client: web::Data<awc::Client>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ChatError> {
-    validate(&request)?;
+    let request = validate(request)?;
     let span = agent_span(&request, &settings);
     let upstream = settings
         .query_processor

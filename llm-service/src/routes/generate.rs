@@ -5,30 +5,28 @@ use actix_web::{HttpResponse, web};
 use shared::attributes::gen_ai;
 use shared::dialects;
 use shared::error::ApiError;
+use shared::http::json_body::JsonBody;
 use shared::metrics::{self, GenAiOperation};
 use shared::provider::{Api, ProviderError};
+use shared::query::{self, QueryError};
 use shared::redact::Content;
-use shared::server::JsonBody;
 use shared::streaming;
 use shared::wire::{
-    GenerateRequest, GenerateResponse, MAX_QUERY_CHARS, MAX_TOP_K, Passage, StreamDone,
-    StreamEvent, Usage,
+    GenerateRequest, GenerateResponse, MAX_TOP_K, Passage, StreamDone, StreamEvent, Usage,
 };
 use tracing::{Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::generator::{self, Generation, GeneratorConfig, MODEL_NAME};
+use crate::model::Model;
 use crate::remote::ChatStream;
-use crate::startup::Model;
 use crate::tokens;
 use futures_util::StreamExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("query must not be empty")]
-    EmptyQuery,
-    #[error("query is {0} characters long; the limit is {MAX_QUERY_CHARS}")]
-    QueryTooLong(usize),
+    #[error(transparent)]
+    Query(#[from] QueryError),
     #[error("at most {MAX_TOP_K} contexts are accepted, got {0}")]
     TooManyContexts(usize),
     #[error(transparent)]
@@ -38,13 +36,14 @@ pub enum GenerateError {
 impl ApiError for GenerateError {
     fn status(&self) -> StatusCode {
         match self {
+            Self::Query(err) => err.status(),
+            Self::TooManyContexts(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Provider(err) => err.status(),
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
     fn code(&self) -> &'static str {
         match self {
-            Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
+            Self::Query(err) => err.code(),
             Self::TooManyContexts(_) => "too_many_contexts",
             Self::Provider(err) => err.code(Api::Chat),
         }
@@ -52,15 +51,10 @@ impl ApiError for GenerateError {
 }
 shared::impl_response_error!(GenerateError);
 
-fn validate(request: &GenerateRequest) -> Result<&str, GenerateError> {
-    let query = request.query.trim();
-    if query.is_empty() {
-        return Err(GenerateError::EmptyQuery);
-    }
-    let chars = query.chars().count();
-    if chars > MAX_QUERY_CHARS {
-        return Err(GenerateError::QueryTooLong(chars));
-    }
+/// The normalised query (`shared::query`), or why the request cannot be
+/// served.
+fn validate(request: &GenerateRequest) -> Result<String, GenerateError> {
+    let query = query::validate(&request.query)?;
     if request.contexts.len() > MAX_TOP_K as usize {
         return Err(GenerateError::TooManyContexts(request.contexts.len()));
     }
@@ -74,9 +68,9 @@ pub async fn generate(
 ) -> Result<HttpResponse, GenerateError> {
     let query = validate(&request)?;
     let response = match model.get_ref() {
-        Model::Offline(config) => offline(query, &request.contexts, config),
+        Model::Offline(config) => offline(&query, &request.contexts, config),
         Model::Remote(chat) => {
-            let completion = chat.complete(query, &request.contexts).await?;
+            let completion = chat.complete(&query, &request.contexts).await?;
             GenerateResponse {
                 answer: completion.answer,
                 model: completion.model,
@@ -101,8 +95,8 @@ pub async fn generate_stream(
 ) -> Result<HttpResponse, GenerateError> {
     let query = validate(&request)?;
     let chat = match model.get_ref() {
-        Model::Offline(config) => offline_stream(query, &request.contexts, config),
-        Model::Remote(chat) => chat.stream(query, &request.contexts).await?,
+        Model::Offline(config) => offline_stream(&query, &request.contexts, config),
+        Model::Remote(chat) => chat.stream(&query, &request.contexts).await?,
     };
     let ChatStream { span, events } = chat;
     // The chat span and the SERVER span end when the stream does.

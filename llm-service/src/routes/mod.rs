@@ -6,5 +6,5 @@ use actix_web::HttpResponse;
 
 /// The offline generator has no dependencies: ready as soon as it serves.
 pub async fn readyz() -> HttpResponse {
-    shared::server::readiness(&[("generator", Ok(()))])
+    shared::http::routes::readiness(&[("generator", Ok(()))])
 }

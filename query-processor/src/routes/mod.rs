@@ -3,7 +3,8 @@ mod process;
 pub use process::{ProcessError, process, process_stream};
 
 use actix_web::{HttpResponse, web};
-use shared::client::{Downstream, probe};
+use shared::client::Downstream;
+use shared::http::routes::{probe, readiness};
 
 pub struct Downstreams {
     pub retrieval: Downstream,
@@ -19,5 +20,5 @@ pub async fn readyz(
         probe(&client, downstreams.retrieval.base_url()),
         probe(&client, downstreams.llm_service.base_url()),
     );
-    shared::server::readiness(&[("retrieval", retrieval), ("llm-service", llm)])
+    readiness(&[("retrieval", retrieval), ("llm-service", llm)])
 }

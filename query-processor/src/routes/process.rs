@@ -1,11 +1,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use futures_util::StreamExt;
-use shared::client::DownstreamError;
 use shared::dialects;
 use shared::error::ApiError;
+use shared::http::downstream_error::DownstreamError;
+use shared::http::json_body::JsonBody;
+use shared::query::{self, QueryError};
 use shared::redact::Content;
-use shared::server::JsonBody;
 use shared::streaming;
 use shared::wire::StreamEvent;
 use shared::wire::{
@@ -15,7 +16,6 @@ use shared::wire::{
 use tracing::{Instrument, Span};
 
 use super::Downstreams;
-use crate::query::{self, QueryError};
 
 const TOOL_NAME: &str = "process_query";
 const TOOL_DESCRIPTION: &str =
@@ -34,14 +34,13 @@ pub enum ProcessError {
 impl ApiError for ProcessError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Query(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Query(err) => err.status(),
             Self::Downstream(err) => err.status(),
         }
     }
     fn code(&self) -> &'static str {
         match self {
-            Self::Query(QueryError::InvalidTopK(_)) => "invalid_top_k",
-            Self::Query(_) => "invalid_query",
+            Self::Query(err) => err.code(),
             Self::Downstream(err) => err.code(),
         }
     }

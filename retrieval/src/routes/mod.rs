@@ -8,5 +8,5 @@ use crate::retriever::Retriever;
 
 /// Ready when the corpus is ingested and the vector store answers.
 pub async fn readyz(retriever: web::Data<Retriever>) -> HttpResponse {
-    shared::server::readiness(&[("vector store", retriever.readiness().await)])
+    shared::http::routes::readiness(&[("vector store", retriever.readiness().await)])
 }

@@ -1,19 +1,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use shared::error::ApiError;
-use shared::server::JsonBody;
-use shared::wire::{MAX_QUERY_CHARS, MAX_TOP_K, RetrieveRequest, RetrieveResponse};
+use shared::http::json_body::JsonBody;
+use shared::query::{self, QueryError};
+use shared::wire::{RetrieveRequest, RetrieveResponse};
 
 use crate::retriever::{RetrievalError, Retriever, error_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
-    #[error("query must not be empty")]
-    EmptyQuery,
-    #[error("query is {0} characters long; the limit is {MAX_QUERY_CHARS}")]
-    QueryTooLong(usize),
-    #[error("top_k must be between 1 and {MAX_TOP_K}, got {0}")]
-    InvalidTopK(u32),
+    #[error(transparent)]
+    Query(#[from] QueryError),
     #[error(transparent)]
     Retrieval(#[from] RetrievalError),
 }
@@ -27,13 +24,12 @@ impl ApiError for RetrieveError {
             }
             Self::Retrieval(RetrievalError::VectorStore(_)) => StatusCode::BAD_GATEWAY,
             Self::Retrieval(RetrievalError::Embedding(err)) => err.status(),
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Query(err) => err.status(),
         }
     }
     fn code(&self) -> &'static str {
         match self {
-            Self::EmptyQuery | Self::QueryTooLong(_) => "invalid_query",
-            Self::InvalidTopK(_) => "invalid_top_k",
+            Self::Query(err) => err.code(),
             Self::Retrieval(err) => error_code(err),
         }
     }
@@ -45,18 +41,9 @@ pub async fn retrieve(
     JsonBody(request): JsonBody<RetrieveRequest>,
     retriever: web::Data<Retriever>,
 ) -> Result<HttpResponse, RetrieveError> {
-    let query = request.query.trim();
-    if query.is_empty() {
-        return Err(RetrieveError::EmptyQuery);
-    }
-    let chars = query.chars().count();
-    if chars > MAX_QUERY_CHARS {
-        return Err(RetrieveError::QueryTooLong(chars));
-    }
-    if request.top_k == 0 || request.top_k > MAX_TOP_K {
-        return Err(RetrieveError::InvalidTopK(request.top_k));
-    }
-    let contexts = retriever.retrieve(query, request.top_k as usize).await?;
+    let query = query::validate(&request.query)?;
+    let top_k = query::top_k(Some(request.top_k))?;
+    let contexts = retriever.retrieve(&query, top_k as usize).await?;
     Ok(HttpResponse::Ok().json(RetrieveResponse {
         contexts,
         embedder: retriever.embedder_name(),

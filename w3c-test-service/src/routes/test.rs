@@ -7,7 +7,7 @@ use actix_web::{Error, FromRequest, HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use shared::client::post_json_url;
 use shared::error::ApiError;
-use shared::server::BodyError;
+use shared::http::json_body::BodyError;
 
 use super::CallSettings;
 
@@ -55,7 +55,7 @@ impl FromRequest for Steps {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let body = shared::server::json_bytes(req, payload);
+        let body = shared::http::json_body::json_bytes(req, payload);
         Box::pin(async move {
             let bytes = body.await?;
             serde_json::from_slice(&bytes).map(Steps).map_err(|err| {

@@ -1,23 +1,7 @@
-//! Serving a stream of [`StreamEvent`]s as Server-Sent Events, with the
-//! spans that describe it kept open exactly as long as the stream runs.
-//!
-//! # Why this needs care
-//!
-//! A plain handler returns, its spans close, and the response goes out. A
-//! streaming handler returns *before* the answer exists: the work happens
-//! later, while actix polls the response body. So the spans that describe
-//! that work must travel with the body and close when it finishes, and the
-//! outcome — completed, failed, or abandoned by the client — is only known
-//! then. [`respond`] does that for every streaming endpoint:
-//!
-//! - the spans handed to it are owned by the response body and end when the
-//!   body ends (the SERVER span is held the same way by tracing-actix-web);
-//! - after the terminal event (`done` or `error`) the stream ends, so a
-//!   misbehaving upstream cannot keep a client hanging;
-//! - if actix drops the body first — the client disconnected — the spans
-//!   still end, with `ragtrace.stream.outcome = cancelled`, and dropping our
-//!   upstream stream closes *its* connection, so the cancellation travels
-//!   down the chain hop by hop instead of leaving work running for nobody.
+//! Our own streaming response: [`respond`] serves a stream of
+//! [`StreamEvent`]s as `text/event-stream`, and the body it builds owns the
+//! spans that describe the stream, recording how it ended (completed,
+//! failed, cancelled) and ending them when it does.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -30,8 +14,9 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::attributes::ragtrace::{STREAM_CHUNKS, STREAM_OUTCOME};
-use crate::error::ErrorBody;
-use crate::wire::StreamEvent;
+use crate::wire::{ErrorBody, StreamEvent};
+
+use super::span_end::end_now;
 
 /// Most answer text kept for the span's output content (only with content
 /// capture on); the redactor caps what is recorded further.
@@ -87,7 +72,7 @@ where
         events: Box::pin(events),
         spans,
         observed: Observed::default(),
-        capture: crate::telemetry::capture_content(),
+        capture: crate::redact::capture_content(),
         on_end: Some(Box::new(on_end)),
         finished: false,
     };
@@ -194,34 +179,4 @@ impl Drop for Served {
         // Dropped before the terminal event went out: the client left.
         self.finish(Outcome::Cancelled);
     }
-}
-
-/// Make "now" the end time `span` is exported with.
-///
-/// tracing-opentelemetry (0.33) stamps a span's end time when the span is
-/// last *exited*, not when its last handle is dropped. A span that describes
-/// a stream is created in the handler, exited when the handler returns, and
-/// then lives on in the response body without being entered again, so
-/// without this its duration would stop at the handler's return, long
-/// before the stream finished. Entering and leaving it once, at the end,
-/// moves the end time to where the stream really ended.
-pub fn end_now(span: &Span) {
-    span.in_scope(|| {});
-}
-
-/// Turn a downstream stream's items into events for our own client: the
-/// first error becomes an `error` event carrying *our* trace id (so the
-/// client can find the trace), naming the hop that failed.
-pub fn relay(upstream: crate::client::EventStream) -> impl Stream<Item = StreamEvent> + 'static {
-    use futures_util::StreamExt;
-    upstream.map(|item| {
-        item.unwrap_or_else(|err| {
-            use crate::error::ApiError;
-            StreamEvent::Error(ErrorBody {
-                error: err.code().to_owned(),
-                message: err.to_string(),
-                trace_id: crate::telemetry::current_trace_id(),
-            })
-        })
-    })
 }
