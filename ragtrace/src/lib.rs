@@ -1,8 +1,10 @@
-//! The `ragtrace` developer CLI's library: the process launcher, the OTLP
-//! receiver, the console trace view and the benchmark. The end-to-end tests
-//! use the same pieces.
+//! The `ragtrace` developer CLI's library: the process launcher
+//! ([`launcher`]), the OTLP receiver ([`receiver`]), the console trace view
+//! ([`tree`]) and the benchmark ([`bench`](mod@bench)). `main.rs` is the
+//! command line on top of them; the end-to-end tests (the `e2e` crate) use
+//! the same pieces.
 
 pub mod bench;
 pub mod launcher;
-pub mod otlp;
+pub mod receiver;
 pub mod tree;

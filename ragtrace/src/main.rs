@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ragtrace::launcher::{Output, Pipeline, Service, Topology};
-use ragtrace::{otlp, tree};
+use ragtrace::{receiver, tree};
 use shared::wire::{ChatRequest, ChatResponse};
 
 #[derive(Parser)]
@@ -163,7 +163,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         );
         None
     } else {
-        let receiver = otlp::Receiver::start(args.otlp).await.with_context(|| {
+        let receiver = receiver::Receiver::start(args.otlp).await.with_context(|| {
             format!(
                 "cannot listen on {} for the console trace view (is a collector already running \
                  there? then set OTEL_EXPORTER_OTLP_ENDPOINT to use it)",
@@ -220,7 +220,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         if !metrics.is_empty() {
             eprintln!(
                 "ragtrace: also received {} (not shown here; docs/docker.md has a metrics backend)",
-                otlp::metrics::summary(&metrics)
+                receiver::metrics::summary(&metrics)
             );
         }
     }

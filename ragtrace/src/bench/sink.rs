@@ -1,7 +1,7 @@
 //! The bench's OTLP/HTTP receiver: decodes every span of every export
 //! request and counts what it holds, keeping nothing else.
 //!
-//! Why not [`crate::otlp::Receiver`]: its [`crate::otlp::SpanStore`] keeps
+//! Why not [`crate::receiver::Receiver`]: its [`crate::receiver::SpanStore`] keeps
 //! every span, with its attributes turned into JSON values, for tests and the
 //! console view to read back. At 100,000 requests that is 1.3 million span
 //! records (gigabytes), and the conversion costs CPU on the same two cores as
@@ -135,7 +135,7 @@ impl SinkCounts {
                 .as_ref()
                 .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
                 .and_then(|kv| kv.value.as_ref()?.string_value.as_deref())
-                .unwrap_or(crate::otlp::UNKNOWN_SERVICE);
+                .unwrap_or(crate::receiver::UNKNOWN_SERVICE);
             let mut in_resource = 0;
             for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
                 in_resource += 1;
@@ -192,7 +192,7 @@ impl Sink {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::from(app_counts.clone()))
-                .app_data(web::PayloadConfig::new(crate::otlp::MAX_BODY_BYTES))
+                .app_data(web::PayloadConfig::new(crate::receiver::MAX_BODY_BYTES))
                 .route("/v1/traces", web::post().to(traces))
         })
         // One worker: decoding is cheap next to what is being measured, and
