@@ -46,9 +46,7 @@ pub async fn require_api_key(
             return Ok(req.into_response(response));
         }
     }
-    next.call(req)
-        .await
-        .map(ServiceResponse::map_into_boxed_body)
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 #[cfg(test)]

@@ -88,18 +88,10 @@ pub async fn chat(
     client: web::Data<awc::Client>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ChatError> {
-    let request = validate(request)?;
-    let span = agent_span(&request, &settings);
+    let (process, span) = open(request, &settings)?;
     let result: Result<ProcessResponse, DownstreamError> = settings
         .query_processor
-        .post_json(
-            &client,
-            "/process",
-            &ProcessRequest {
-                query: request.query,
-                top_k: request.top_k,
-            },
-        )
+        .post_json(&client, "/process", &process)
         .instrument(span.clone())
         .await;
     let processed = match result {
@@ -119,6 +111,17 @@ pub async fn chat(
         model: processed.model,
         usage: processed.usage,
     }))
+}
+
+/// The validated request for query-processor, and the request's agent span.
+fn open(request: ChatRequest, settings: &Settings) -> Result<(ProcessRequest, Span), ChatError> {
+    let request = validate(request)?;
+    let span = agent_span(&request, settings);
+    let process = ProcessRequest {
+        query: request.query,
+        top_k: request.top_k,
+    };
+    Ok((process, span))
 }
 
 /// The agent span: GenAI `invoke_agent {gen_ai.agent.name}`, INTERNAL (the
@@ -182,18 +185,10 @@ pub async fn chat_stream(
     client: web::Data<awc::Client>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ChatError> {
-    let request = validate(request)?;
-    let span = agent_span(&request, &settings);
+    let (process, span) = open(request, &settings)?;
     let upstream = settings
         .query_processor
-        .post_stream(
-            &client,
-            "/process/stream",
-            &ProcessRequest {
-                query: request.query,
-                top_k: request.top_k,
-            },
-        )
+        .post_stream(&client, "/process/stream", &process)
         .instrument(span.clone())
         .await
         .inspect_err(|err| telemetry::record_error(&span, err.code(), &err.to_string()))?;

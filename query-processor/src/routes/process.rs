@@ -10,7 +10,7 @@ use shared::redact::Content;
 use shared::streaming;
 use shared::wire::StreamEvent;
 use shared::wire::{
-    GenerateRequest, GenerateResponse, ProcessRequest, ProcessResponse, RetrieveRequest,
+    GenerateRequest, GenerateResponse, Passage, ProcessRequest, ProcessResponse, RetrieveRequest,
     RetrieveResponse,
 };
 use tracing::{Instrument, Span};
@@ -53,26 +53,16 @@ pub async fn process(
     client: web::Data<awc::Client>,
     downstreams: web::Data<Downstreams>,
 ) -> Result<HttpResponse, ProcessError> {
-    let query = query::validate(&request.query)?;
-    let top_k = query::top_k(request.top_k)?;
-
-    let span = tool_span(&query, top_k);
+    let (query, top_k, span) = open(&request)?;
     let response = async {
-        let retrieved = retrieve(&client, &downstreams, &query, top_k).await?;
+        let (contexts, generate) = retrieve(&client, &downstreams, query, top_k).await?;
         let generated: GenerateResponse = downstreams
             .llm_service
-            .post_json(
-                &client,
-                "/generate",
-                &GenerateRequest {
-                    query,
-                    contexts: retrieved.contexts.clone(),
-                },
-            )
+            .post_json(&client, "/generate", &generate)
             .await?;
         Ok::<_, ProcessError>(ProcessResponse {
             answer: generated.answer,
-            contexts: retrieved.contexts,
+            contexts,
             model: generated.model,
             usage: generated.usage,
         })
@@ -114,23 +104,14 @@ pub async fn process_stream(
     client: web::Data<awc::Client>,
     downstreams: web::Data<Downstreams>,
 ) -> Result<HttpResponse, ProcessError> {
-    let query = query::validate(&request.query)?;
-    let top_k = query::top_k(request.top_k)?;
-    let span = tool_span(&query, top_k);
+    let (query, top_k, span) = open(&request)?;
     let opened = async {
-        let retrieved = retrieve(&client, &downstreams, &query, top_k).await?;
+        let (contexts, generate) = retrieve(&client, &downstreams, query, top_k).await?;
         let generation = downstreams
             .llm_service
-            .post_stream(
-                &client,
-                "/generate/stream",
-                &GenerateRequest {
-                    query,
-                    contexts: retrieved.contexts.clone(),
-                },
-            )
+            .post_stream(&client, "/generate/stream", &generate)
             .await?;
-        Ok::<_, ProcessError>((retrieved.contexts, generation))
+        Ok::<_, ProcessError>((contexts, generation))
     }
     .instrument(span.clone())
     .await
@@ -145,22 +126,34 @@ pub async fn process_stream(
     }))
 }
 
-/// The top-k contexts for `query`, from retrieval.
+/// The validated query and `top_k`, and the request's tool span.
+fn open(request: &ProcessRequest) -> Result<(String, u32, Span), ProcessError> {
+    let query = query::validate(&request.query)?;
+    let top_k = query::top_k(request.top_k)?;
+    let span = tool_span(&query, top_k);
+    Ok((query, top_k, span))
+}
+
+/// The top-k passages for `query`, from retrieval, and the request that asks
+/// llm-service to answer from them.
 async fn retrieve(
     client: &awc::Client,
     downstreams: &Downstreams,
-    query: &str,
+    query: String,
     top_k: u32,
-) -> Result<RetrieveResponse, DownstreamError> {
-    downstreams
+) -> Result<(Vec<Passage>, GenerateRequest), DownstreamError> {
+    let request = RetrieveRequest {
+        query: query.clone(),
+        top_k,
+    };
+    let retrieved: RetrieveResponse = downstreams
         .retrieval
-        .post_json(
-            client,
-            "/retrieve",
-            &RetrieveRequest {
-                query: query.to_owned(),
-                top_k,
-            },
-        )
-        .await
+        .post_json(client, "/retrieve", &request)
+        .await?;
+    let contexts = retrieved.contexts;
+    let generate = GenerateRequest {
+        query,
+        contexts: contexts.clone(),
+    };
+    Ok((contexts, generate))
 }

@@ -24,11 +24,12 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
-use actix_web::dev::ServerHandle;
 use actix_web::http::header;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
+
+use crate::receiver::Running;
 
 /// The subset of the OTLP trace schema the receiver reads. Field numbers are
 /// those of `opentelemetry/proto/{collector/trace,trace,resource,common}/v1`;
@@ -178,8 +179,7 @@ fn well_formed(request: &wire::ExportRequest) -> bool {
 pub struct Sink {
     pub addr: SocketAddr,
     counts: Arc<Mutex<SinkCounts>>,
-    handle: ServerHandle,
-    task: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    server: Running,
 }
 
 impl Sink {
@@ -202,13 +202,10 @@ impl Sink {
         .shutdown_timeout(1)
         .listen(listener)?
         .run();
-        let handle = server.handle();
-        let task = tokio::spawn(server);
         Ok(Sink {
             addr,
             counts,
-            handle,
-            task: Some(task),
+            server: Running::spawn(server),
         })
     }
 
@@ -221,19 +218,8 @@ impl Sink {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
-    pub async fn stop(mut self) {
-        self.handle.stop(true).await;
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if self.task.is_some() {
-            drop(self.handle.stop(false));
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 

@@ -73,5 +73,6 @@ pub use decode::{DecodeError, decode_json, decode_protobuf, spans_from_request};
 pub use model::{
     EventRecord, LinkRecord, SpanKind, SpanRecord, SpanStatus, StatusCode, UNKNOWN_SERVICE,
 };
+pub(crate) use server::Running;
 pub use server::{MAX_BODY_BYTES, Receiver};
 pub use store::{SpanStore, TraceSummary};

@@ -26,8 +26,7 @@ pub struct Receiver {
     pub store: SpanStore,
     /// What arrived on `/v1/metrics`.
     pub metrics: metrics::MetricStore,
-    handle: ServerHandle,
-    task: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    server: Running,
 }
 
 impl fmt::Debug for Receiver {
@@ -81,14 +80,11 @@ impl Receiver {
         .shutdown_timeout(1)
         .listen(listener)?
         .run();
-        let handle = server.handle();
-        let task = tokio::spawn(server);
         Ok(Receiver {
             addr,
             store,
             metrics: metric_store,
-            handle,
-            task: Some(task),
+            server: Running::spawn(server),
         })
     }
 
@@ -105,7 +101,27 @@ impl Receiver {
 
     /// Stops accepting, lets in-flight requests finish (up to 1 s) and waits
     /// for the server to end. The store stays usable.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// An actix server running on the current Tokio runtime. Dropping it stops
+/// the server without waiting; [`Running::stop`] stops it and waits.
+pub(crate) struct Running {
+    handle: ServerHandle,
+    task: Option<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    pub(crate) fn spawn(server: actix_web::dev::Server) -> Running {
+        Running {
+            handle: server.handle(),
+            task: Some(tokio::spawn(server)),
+        }
+    }
+
+    pub(crate) async fn stop(mut self) {
         self.handle.stop(true).await;
         if let Some(task) = self.task.take() {
             let _ = task.await;
@@ -113,7 +129,7 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl Drop for Running {
     fn drop(&mut self) {
         if self.task.is_some() {
             // Sends the stop command now; completion is not awaited.

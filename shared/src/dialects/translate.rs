@@ -263,20 +263,16 @@ impl<E: SpanExporter> SpanExporter for Translate<E> {
         self.inner.export(batch)
     }
 
-    // Both shutdown methods are forwarded: an exporter may override either.
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn shutdown(&self) -> OTelSdkResult {
-        self.inner.shutdown()
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
         self.inner.force_flush()
     }
 
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+    // `shutdown` (the SDK's default) calls this one.
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
     }
 }

@@ -152,11 +152,7 @@ pub fn render(report: &Report) -> String {
             None => ("-".into(), "-".into(), "-".into()),
         };
         let l = &c.closed.latency_ms;
-        let label = if s.rounds > 1 {
-            format!("{}#{}", c.config, c.round)
-        } else {
-            c.config.clone()
-        };
+        let label = label(&c.config, c.round, s.rounds);
         let _ = writeln!(
             out,
             "{:<10} {:>7.0} {:>8.3} {:>8.3} {:>8.3} {:>8.3} | {:>8} {:>8} {:>8} | {:>9} {:>9} {:>7} | {:>6.0}us",
@@ -181,11 +177,7 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "{:<10} open loop at {:.0} req/s (its own maximum x {}): p50 {:.3} ms, p99 {:.3} ms, {} late",
-                if s.rounds > 1 {
-                    format!("{}#{}", c.config, c.round)
-                } else {
-                    c.config.clone()
-                },
+                label(&c.config, c.round, s.rounds),
                 own.target_rps.unwrap_or(0.0),
                 s.rate_fraction.unwrap_or(0.0),
                 own.latency_ms.p50,
@@ -201,11 +193,7 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "  {:<10} throughput x{:.3} ({:+.1}%), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3}",
-                if s.rounds > 1 {
-                    format!("{}#{}", o.config, o.round)
-                } else {
-                    o.config.clone()
-                },
+                label(&o.config, o.round, s.rounds),
                 o.throughput_ratio,
                 (o.throughput_ratio - 1.0) * 100.0,
                 o.p99_closed_ratio,
@@ -244,4 +232,13 @@ pub fn render(report: &Report) -> String {
         );
     }
     out
+}
+
+/// A configuration's name, with its round when there are several.
+fn label(config: &str, round: u32, rounds: u32) -> String {
+    if rounds > 1 {
+        format!("{config}#{round}")
+    } else {
+        config.to_owned()
+    }
 }
