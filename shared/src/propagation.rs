@@ -48,11 +48,9 @@
 //! The cases are tabled in `shared/tests/w3c_cases.rs`; the policy is
 //! explained in `docs/w3c.md`.
 
-use std::borrow::Cow;
-
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
-use opentelemetry::baggage::{Baggage, BaggageExt};
+use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Extractor, Injector};
 
 use crate::attributes::baggage;
@@ -61,13 +59,10 @@ use crate::w3c;
 /// Longest baggage value we copy onto a span.
 const MAX_RECORDED_BAGGAGE_VALUE: usize = 256;
 
-/// W3C Baggage: the size every platform must be able to propagate, and the
-/// most we send (the SDK on the next hop drops a longer header entirely).
-pub const MAX_BAGGAGE_BYTES: usize = 8192;
+pub use crate::w3c::MAX_BAGGAGE_BYTES;
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
-const BAGGAGE: &str = "baggage";
 
 /// Reads propagation headers from an incoming actix-web request, unchecked.
 /// [`extract_context`] does not use it directly: it validates first.
@@ -89,7 +84,7 @@ impl Extractor for HeaderExtractor<'_> {
 /// module docs). With no valid `traceparent` the context is empty and the
 /// caller starts a new trace.
 pub fn extract_context(headers: &HeaderMap) -> Context {
-    let inbound = InboundHeaders::new(headers);
+    let inbound = w3c::InboundHeaders::new(headers);
     let cx =
         opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&inbound));
     match inbound.traceparent {
@@ -98,102 +93,6 @@ pub fn extract_context(headers: &HeaderMap) -> Context {
         Some(traceparent) => w3c::remember_inbound(cx, traceparent, inbound.tracestate),
         None => cx,
     }
-}
-
-/// The propagation headers of one request as the SDK propagator gets to see
-/// them: `traceparent` normalised or absent, `tracestate` rebuilt or absent
-/// (the SDK reads the members it can hold), `baggage` combined. Every other
-/// header reads through unchanged.
-struct InboundHeaders<'a> {
-    headers: &'a HeaderMap,
-    traceparent: Option<&'a str>,
-    /// The clean `tracestate`, every member.
-    tracestate: Option<String>,
-    /// The members of `tracestate` the SDK's `TraceState` can hold.
-    sdk_tracestate: Option<String>,
-    baggage: Option<Cow<'a, str>>,
-}
-
-impl<'a> InboundHeaders<'a> {
-    fn new(headers: &'a HeaderMap) -> Self {
-        let traceparent = single_value(headers, TRACEPARENT).and_then(|value| {
-            let normalized = w3c::normalize_traceparent(value);
-            if normalized.is_none() {
-                tracing::debug!(
-                    traceparent = value,
-                    "invalid traceparent: starting a new trace"
-                );
-            }
-            normalized
-        });
-        let tracestate = traceparent
-            .and_then(|_| combined_value(headers, TRACESTATE))
-            .and_then(|combined| match w3c::sanitize_tracestate(&combined) {
-                Ok(clean) if clean.is_empty() => None,
-                Ok(clean) => Some(clean),
-                Err(reason) => {
-                    tracing::debug!(%reason, "tracestate discarded");
-                    None
-                }
-            });
-        let sdk_tracestate = tracestate
-            .as_deref()
-            .map(w3c::sdk_tracestate)
-            .filter(|held| !held.is_empty());
-        Self {
-            headers,
-            traceparent,
-            tracestate,
-            sdk_tracestate,
-            baggage: combined_value(headers, BAGGAGE),
-        }
-    }
-}
-
-impl Extractor for InboundHeaders<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        if key.eq_ignore_ascii_case(TRACEPARENT) {
-            self.traceparent
-        } else if key.eq_ignore_ascii_case(TRACESTATE) {
-            self.sdk_tracestate.as_deref()
-        } else if key.eq_ignore_ascii_case(BAGGAGE) {
-            self.baggage.as_deref()
-        } else {
-            self.headers.get(key).and_then(|value| value.to_str().ok())
-        }
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.headers.keys().map(HeaderName::as_str).collect()
-    }
-}
-
-/// The value of header `name` when it occurs exactly once. Several
-/// `traceparent` headers are ambiguous: the spec treats that as an invalid
-/// `traceparent`, so the caller starts a new trace.
-fn single_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let mut values = headers.get_all(name);
-    let first = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    first.to_str().ok()
-}
-
-/// Every value of the list header `name`, joined with `,` (RFC 7230 §3.2.2:
-/// repeated list headers combine in order), so no list-member is lost.
-fn combined_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
-    let mut values = headers.get_all(name).filter_map(|v| v.to_str().ok());
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut joined = format!("{first},{second}");
-    for value in values {
-        joined.push(',');
-        joined.push_str(value);
-    }
-    Some(Cow::Owned(joined))
 }
 
 /// Writes propagation headers into an outgoing awc request.
@@ -217,44 +116,11 @@ impl Injector for HeaderInjector<'_> {
 
 /// Write `cx` (its span as the parent, its trace state, its baggage) into
 /// outgoing request headers.
-///
-/// `baggage` never exceeds [`MAX_BAGGAGE_BYTES`]: the SDK bounds what it
-/// reads, but re-encodes values on the way out (a raw space or `"` becomes
-/// three bytes), so a header that came in just under the limit can leave
-/// over it, and the next hop would then drop all of it. When that happens the
-/// largest entries are left out, whole, until the rest fits; the small
-/// identifiers (`user_id`, `session_id`) survive.
 pub fn inject_context(cx: &Context, headers: &mut HeaderMap) {
     inject_with_global(cx, headers);
-    if !baggage_too_large(headers) {
-        return;
-    }
-    let baggage = cx.baggage();
-    let mut by_size: Vec<(&str, usize)> = baggage
-        .iter()
-        .map(|(key, (value, metadata))| {
-            let size = key.as_str().len() + value.as_str().len() + metadata.as_str().len();
-            (key.as_str(), size)
-        })
-        .collect();
-    by_size.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    for dropped in 1..=by_size.len() {
-        let left_out = &by_size[..dropped];
-        let kept: Baggage = baggage
-            .iter()
-            .filter(|(key, _)| !left_out.iter().any(|(k, _)| *k == key.as_str()))
-            .map(|(key, (value, metadata))| (key.clone(), (value.clone(), metadata.clone())))
-            .collect();
-        headers.remove(BAGGAGE);
-        inject_with_global(&cx.with_baggage(kept), headers);
-        if !baggage_too_large(headers) {
-            tracing::debug!(
-                dropped,
-                "outgoing baggage over {MAX_BAGGAGE_BYTES} bytes: largest entries left out"
-            );
-            return;
-        }
-    }
+    // W3C Baggage: at most 8192 bytes on the way out, or the next hop drops
+    // all of it (`w3c::fit_baggage` leaves the largest entries out).
+    w3c::fit_baggage(cx, headers, inject_with_global);
 }
 
 fn inject_with_global(cx: &Context, headers: &mut HeaderMap) {
@@ -273,12 +139,6 @@ fn inject_with_global(cx: &Context, headers: &mut HeaderMap) {
     if let Some(tracestate) = w3c::outgoing_tracestate(cx) {
         injector.set(TRACESTATE, tracestate.to_owned());
     }
-}
-
-fn baggage_too_large(headers: &HeaderMap) -> bool {
-    headers
-        .get(BAGGAGE)
-        .is_some_and(|value| value.len() > MAX_BAGGAGE_BYTES)
 }
 
 /// Most tags, and longest tag, that [`record_baggage`] copies onto a span

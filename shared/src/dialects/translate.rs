@@ -207,10 +207,19 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
             add(rule.to, value);
         }
     }
-    if !dialects.openinference {
-        span.attributes.extend(added);
-        return;
+    if dialects.openinference {
+        openinference_derived(&get, operation, &mut add);
     }
+    span.attributes.extend(added);
+}
+
+/// OpenInference's keys that combine a span's keys: the token total, and
+/// on chat spans `llm.system`/`llm.provider` and `llm.invocation_parameters`.
+fn openinference_derived(
+    get: &impl Fn(&str) -> Option<Value>,
+    operation: Option<&str>,
+    add: &mut impl FnMut(&'static str, Value),
+) {
     if let Some(Value::I64(input)) = get(gen_ai::USAGE_INPUT_TOKENS) {
         let output = match get(gen_ai::USAGE_OUTPUT_TOKENS) {
             Some(Value::I64(output)) => output,
@@ -221,25 +230,25 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
             (input + output).into(),
         );
     }
-    if operation == Some(CHAT) {
-        if let Some(provider) = get(gen_ai::PROVIDER_NAME) {
-            let provider = provider.as_str();
-            let (system, host) = llm_system_and_provider(&provider);
-            add(openinference::LLM_SYSTEM, system.to_owned().into());
-            add(openinference::LLM_PROVIDER, host.to_owned().into());
-        }
-        // serde_json's map is ordered by key: `max_tokens`, `temperature`.
-        let mut parameters = serde_json::Map::new();
-        if let Some(Value::F64(t)) = get(gen_ai::REQUEST_TEMPERATURE) {
-            parameters.insert("temperature".into(), t.into());
-        }
-        if let Some(Value::I64(m)) = get(gen_ai::REQUEST_MAX_TOKENS) {
-            parameters.insert("max_tokens".into(), m.into());
-        }
-        let parameters = serde_json::Value::Object(parameters).to_string();
-        add(openinference::LLM_INVOCATION_PARAMETERS, parameters.into());
+    if operation != Some(CHAT) {
+        return;
     }
-    span.attributes.extend(added);
+    if let Some(provider) = get(gen_ai::PROVIDER_NAME) {
+        let provider = provider.as_str();
+        let (system, host) = llm_system_and_provider(&provider);
+        add(openinference::LLM_SYSTEM, system.to_owned().into());
+        add(openinference::LLM_PROVIDER, host.to_owned().into());
+    }
+    // serde_json's map is ordered by key: `max_tokens`, `temperature`.
+    let mut parameters = serde_json::Map::new();
+    if let Some(Value::F64(t)) = get(gen_ai::REQUEST_TEMPERATURE) {
+        parameters.insert("temperature".into(), t.into());
+    }
+    if let Some(Value::I64(m)) = get(gen_ai::REQUEST_MAX_TOKENS) {
+        parameters.insert("max_tokens".into(), m.into());
+    }
+    let parameters = serde_json::Value::Object(parameters).to_string();
+    add(openinference::LLM_INVOCATION_PARAMETERS, parameters.into());
 }
 
 /// A span exporter that [`translate`]s every span before `E` exports it.
