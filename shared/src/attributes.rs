@@ -72,15 +72,11 @@ pub mod gen_ai {
         pub const EXECUTE_TOOL: &str = "execute_tool";
     }
 
-    pub const REQUEST_TOP_P: &str = "gen_ai.request.top_p";
-    pub const REQUEST_SEED: &str = "gen_ai.request.seed";
     /// bool: the response was requested as a stream of chunks.
     pub const REQUEST_STREAM: &str = "gen_ai.request.stream";
     /// double, seconds: from sending the request to the first content chunk
     /// of a streamed response.
     pub const RESPONSE_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
-    pub const USAGE_CACHE_READ_INPUT_TOKENS: &str = "gen_ai.usage.cache_read.input_tokens";
-    pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
 
     /// Metrics only: which count a `gen_ai.client.token.usage` measurement
     /// is, one of [`token_type`]. (Spans carry both counts as separate
@@ -103,7 +99,6 @@ pub mod gen_ai {
 pub mod confident {
     /// `llm`, `tool`, `agent`, `retriever` or `base`.
     pub const SPAN_TYPE: &str = "confident.span.type";
-    pub const SPAN_NAME: &str = "confident.span.name";
     pub const SPAN_INPUT: &str = "confident.span.input";
     pub const SPAN_OUTPUT: &str = "confident.span.output";
     /// string[]: the retrieved chunks, on retriever spans.
@@ -140,7 +135,6 @@ pub mod confident {
         pub const TOOL: &str = "tool";
         pub const AGENT: &str = "agent";
         pub const RETRIEVER: &str = "retriever";
-        pub const BASE: &str = "base";
     }
 }
 
@@ -239,10 +233,6 @@ pub mod baggage {
 pub mod ragtrace {
     /// The downstream service a CLIENT span calls (our `service.name` values).
     pub const PEER_SERVICE: &str = "ragtrace.peer.service";
-    /// Number of chunks in the in-memory index.
-    pub const INDEX_CHUNKS: &str = "ragtrace.index.chunks";
-    /// The query after normalisation (length only unless content capture is on).
-    pub const QUERY_CHARS: &str = "ragtrace.query.chars";
     pub const CONTEXTS_RETURNED: &str = "ragtrace.contexts.returned";
     /// How a streamed response ended, on every span that carried it:
     /// `completed` (done event sent), `error` (error event, or the stream

@@ -51,7 +51,7 @@
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::Injector;
 
 use crate::attributes::baggage;
 use crate::w3c;
@@ -63,21 +63,6 @@ pub use crate::w3c::MAX_BAGGAGE_BYTES;
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
-
-/// Reads propagation headers from an incoming actix-web request, unchecked.
-/// [`extract_context`] does not use it directly: it validates first.
-pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
-
-impl Extractor for HeaderExtractor<'_> {
-    /// Header names are case-insensitive (`HeaderMap` normalises them).
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(HeaderName::as_str).collect()
-    }
-}
 
 /// Extract the caller's context (trace parent, trace state, baggage) from
 /// request headers, after checking them against the W3C rules (see the
@@ -153,7 +138,7 @@ pub fn encode_tags(tags: &[String]) -> String {
 
 /// Read a `tags` baggage value; `None` unless it is a JSON array of at most
 /// [`MAX_TAGS`] non-empty strings of at most [`MAX_TAG_CHARS`] characters.
-pub fn decode_tags(value: &str) -> Option<Vec<String>> {
+fn decode_tags(value: &str) -> Option<Vec<String>> {
     let tags: Vec<String> = serde_json::from_str(value).ok()?;
     let valid = tags.len() <= MAX_TAGS
         && tags

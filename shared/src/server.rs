@@ -23,7 +23,7 @@ use crate::http::version::protocol_version;
 use crate::propagation;
 
 /// The request middleware: one SERVER span per request, built by [`ServerSpan`].
-pub fn tracing_middleware() -> TracingLogger<ServerSpan> {
+fn tracing_middleware() -> TracingLogger<ServerSpan> {
     TracingLogger::<ServerSpan>::new()
 }
 
