@@ -170,24 +170,58 @@ pub(crate) fn llm_system_and_provider(provider: &str) -> (&str, &str) {
     }
 }
 
+/// The keys [`translate`] reads. A span's attributes are scanned once for
+/// them ([`Sources`]); every rule then looks its key up here.
+const SOURCE_KEYS: [&str; 13] = [
+    gen_ai::OPERATION_NAME,
+    gen_ai::AGENT_NAME,
+    identity::USER_ID,
+    identity::SESSION_ID,
+    gen_ai::TOOL_NAME,
+    gen_ai::TOOL_DESCRIPTION,
+    gen_ai::REQUEST_TOP_K,
+    gen_ai::REQUEST_MODEL,
+    gen_ai::USAGE_INPUT_TOKENS,
+    gen_ai::USAGE_OUTPUT_TOKENS,
+    gen_ai::PROVIDER_NAME,
+    gen_ai::REQUEST_TEMPERATURE,
+    gen_ai::REQUEST_MAX_TOKENS,
+];
+
+/// The values of [`SOURCE_KEYS`] on one span, found in one pass.
+struct Sources<'a>([Option<&'a Value>; SOURCE_KEYS.len()]);
+
+impl<'a> Sources<'a> {
+    fn of(attributes: &'a [KeyValue]) -> Self {
+        let mut found = [None; SOURCE_KEYS.len()];
+        for kv in attributes {
+            if let Some(i) = SOURCE_KEYS.iter().position(|k| *k == kv.key.as_str()) {
+                found[i] = Some(&kv.value);
+            }
+        }
+        Sources(found)
+    }
+
+    fn get(&self, key: &str) -> Option<Value> {
+        let i = SOURCE_KEYS.iter().position(|k| *k == key)?;
+        self.0[i].cloned()
+    }
+}
+
 /// Append the vendor keys of `dialects` that `span`'s own keys imply.
 pub fn translate(span: &mut SpanData, dialects: Dialects) {
     if !dialects.confident && !dialects.openinference {
         return;
     }
-    let get = |key: &str| {
-        span.attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.clone())
-    };
+    let sources = Sources::of(&span.attributes);
+    let get = |key: &str| sources.get(key);
     let on = |dialect| match dialect {
         Confident => dialects.confident,
         OpenInference => dialects.openinference,
     };
     let operation = get(gen_ai::OPERATION_NAME).map(|v| v.as_str().into_owned());
     let operation = operation.as_deref();
-    let mut added = Vec::new();
+    let mut added = Vec::with_capacity(8);
     let mut add = |key: &'static str, value: Value| {
         added.push(KeyValue::new(Key::from_static_str(key), value))
     };
