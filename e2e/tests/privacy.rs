@@ -126,7 +126,7 @@ fn assert_no_raw_logs(app: &TestPipeline) {
     assert!(leaks.is_empty(), "raw personal data logged:\n{leaks:#?}");
 }
 
-/// The strings of the span `service`/`name` that contain `placeholder`.
+/// Whether a string of the span `service`/`name` contains `placeholder`.
 fn placeholder_on(spans: &[SpanRecord], service: &str, name: &str, placeholder: &str) -> bool {
     spans
         .iter()

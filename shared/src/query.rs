@@ -61,18 +61,17 @@ pub fn top_k(requested: Option<u32>) -> Result<u32, QueryError> {
 /// Collapse runs of whitespace to one space, drop control characters, trim.
 fn normalise(query: &str) -> String {
     let mut out = String::with_capacity(query.len());
-    for word in query
-        .split(|c: char| c.is_whitespace())
-        .filter(|w| !w.is_empty())
-    {
-        let word: String = word.chars().filter(|c| !c.is_control()).collect();
-        if word.is_empty() {
-            continue;
-        }
-        if !out.is_empty() {
+    for word in query.split_whitespace() {
+        let before = out.len();
+        if before > 0 {
             out.push(' ');
         }
-        out.push_str(&word);
+        let start = out.len();
+        out.extend(word.chars().filter(|c| !c.is_control()));
+        if out.len() == start {
+            // The word was control characters only: no word, no space.
+            out.truncate(before);
+        }
     }
     out
 }
@@ -88,6 +87,7 @@ mod tests {
             "what is a span?"
         );
         assert_eq!(normalise("\u{0000}\u{0007}"), "");
+        assert_eq!(normalise("a \u{0007} b"), "a b");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! call the same facts. The work runs on the batch processor's thread, off
 //! the request path, and only for spans that are sampled and exported.
 //!
-//! The derivation is a table (`COPIES`) plus four facts that need more
+//! The derivation is a table (`RULES`) plus four facts that need more
 //! than a copy: the span type/kind (from `gen_ai.operation.name`),
 //! OpenInference's `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
 //! `llm.invocation_parameters` (a JSON object of the request parameters) and
@@ -32,20 +32,20 @@ enum Dialect {
 
 /// "`to` repeats `from`", for `dialect`, on spans of `operation` (any
 /// operation when `None`).
-struct Copy {
+struct Rule {
     from: &'static str,
     to: &'static str,
     dialect: Dialect,
     operation: Option<&'static str>,
 }
 
-const fn copy(
+const fn rule(
     from: &'static str,
     to: &'static str,
     dialect: Dialect,
     operation: Option<&'static str>,
-) -> Copy {
-    Copy {
+) -> Rule {
+    Rule {
         from,
         to,
         dialect,
@@ -55,89 +55,26 @@ const fn copy(
 
 use Dialect::{Confident, OpenInference};
 
-/// The keys that repeat a convention's key under a vendor's name.
-const COPIES: &[Copy] = &[
-    copy(gen_ai::AGENT_NAME, confident::AGENT_NAME, Confident, None),
-    copy(
-        gen_ai::AGENT_NAME,
-        openinference::AGENT_NAME,
-        OpenInference,
-        None,
-    ),
-    copy(identity::USER_ID, confident::TRACE_USER_ID, Confident, None),
-    copy(
-        identity::SESSION_ID,
-        confident::TRACE_THREAD_ID,
-        Confident,
-        None,
-    ),
-    copy(gen_ai::TOOL_NAME, confident::TOOL_NAME, Confident, None),
-    copy(
-        gen_ai::TOOL_NAME,
-        openinference::TOOL_NAME,
-        OpenInference,
-        None,
-    ),
-    copy(
-        gen_ai::TOOL_DESCRIPTION,
-        confident::TOOL_DESCRIPTION,
-        Confident,
-        None,
-    ),
-    copy(
-        gen_ai::TOOL_DESCRIPTION,
-        openinference::TOOL_DESCRIPTION,
-        OpenInference,
-        None,
-    ),
-    copy(
-        gen_ai::REQUEST_TOP_K,
-        confident::RETRIEVER_TOP_K,
-        Confident,
-        Some(RETRIEVAL),
-    ),
-    copy(
-        gen_ai::REQUEST_MODEL,
-        confident::LLM_MODEL,
-        Confident,
-        Some(CHAT),
-    ),
-    copy(
-        gen_ai::REQUEST_MODEL,
-        openinference::LLM_MODEL_NAME,
-        OpenInference,
-        Some(CHAT),
-    ),
-    copy(
-        gen_ai::REQUEST_MODEL,
-        openinference::EMBEDDING_MODEL_NAME,
-        OpenInference,
-        Some(EMBEDDINGS),
-    ),
-    copy(
-        gen_ai::USAGE_INPUT_TOKENS,
-        confident::LLM_INPUT_TOKEN_COUNT,
-        Confident,
-        Some(CHAT),
-    ),
-    copy(
-        gen_ai::USAGE_OUTPUT_TOKENS,
-        confident::LLM_OUTPUT_TOKEN_COUNT,
-        Confident,
-        Some(CHAT),
-    ),
-    copy(
-        gen_ai::USAGE_INPUT_TOKENS,
-        openinference::LLM_TOKEN_COUNT_PROMPT,
-        OpenInference,
-        None,
-    ),
-    copy(
-        gen_ai::USAGE_OUTPUT_TOKENS,
-        openinference::LLM_TOKEN_COUNT_COMPLETION,
-        OpenInference,
-        None,
-    ),
+/// The keys that repeat a convention's key under a vendor's name, one rule
+/// a line.
+#[rustfmt::skip]
+const RULES: &[Rule] = &[
+    rule(gen_ai::AGENT_NAME,         confident::AGENT_NAME,                    Confident,     None),
+    rule(gen_ai::AGENT_NAME,         openinference::AGENT_NAME,                OpenInference, None),
+    rule(identity::USER_ID,          confident::TRACE_USER_ID,                 Confident,     None),
+    rule(identity::SESSION_ID,       confident::TRACE_THREAD_ID,               Confident,     None),
+    rule(gen_ai::TOOL_NAME,          confident::TOOL_NAME,                     Confident,     None),
+    rule(gen_ai::TOOL_NAME,          openinference::TOOL_NAME,                 OpenInference, None),
+    rule(gen_ai::TOOL_DESCRIPTION,   confident::TOOL_DESCRIPTION,              Confident,     None),
+    rule(gen_ai::TOOL_DESCRIPTION,   openinference::TOOL_DESCRIPTION,          OpenInference, None),
+    rule(gen_ai::REQUEST_TOP_K,      confident::RETRIEVER_TOP_K,               Confident,     Some(RETRIEVAL)),
+    rule(gen_ai::REQUEST_MODEL,      confident::LLM_MODEL,                     Confident,     Some(CHAT)),
+    rule(gen_ai::REQUEST_MODEL,      openinference::LLM_MODEL_NAME,            OpenInference, Some(CHAT)),
+    rule(gen_ai::REQUEST_MODEL,      openinference::EMBEDDING_MODEL_NAME,      OpenInference, Some(EMBEDDINGS)),
+    rule(gen_ai::USAGE_INPUT_TOKENS, confident::LLM_INPUT_TOKEN_COUNT,         Confident,     Some(CHAT)),
+    rule(gen_ai::USAGE_OUTPUT_TOKENS, confident::LLM_OUTPUT_TOKEN_COUNT,       Confident,     Some(CHAT)),
+    rule(gen_ai::USAGE_INPUT_TOKENS, openinference::LLM_TOKEN_COUNT_PROMPT,    OpenInference, None),
+    rule(gen_ai::USAGE_OUTPUT_TOKENS, openinference::LLM_TOKEN_COUNT_COMPLETION, OpenInference, None),
 ];
 
 /// Confident AI's span type and OpenInference's span kind for a
@@ -159,7 +96,7 @@ fn span_type(operation: Option<&str>) -> (Option<&'static str>, &'static str) {
 /// `gen_ai.provider.name`: the AI product, and who hosts it. Every remote
 /// call here speaks OpenAI's API, so a host OpenInference has no name for
 /// (`openai_compatible`, `ollama`, ...) is the `openai` system on that host.
-pub(crate) fn llm_system_and_provider(provider: &str) -> (&str, &str) {
+fn llm_system_and_provider(provider: &str) -> (&str, &str) {
     match provider {
         gen_ai::PROVIDER_RAGTRACE | "anthropic" | "deepseek" | "groq" => (provider, provider),
         "azure.ai.openai" => ("openai", "azure"),
@@ -233,7 +170,7 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
     if dialects.openinference {
         add(openinference::SPAN_KIND, kind.into());
     }
-    for rule in COPIES {
+    for rule in RULES {
         if on(rule.dialect)
             && rule.operation.is_none_or(|op| operation == Some(op))
             && let Some(value) = get(rule.from)
@@ -317,5 +254,142 @@ impl<E: SpanExporter> SpanExporter for Translate<E> {
     // `shutdown` (the SDK's default) calls this one.
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.inner.shutdown_with_timeout(timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::SystemTime;
+
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    use super::*;
+
+    fn span(attributes: Vec<KeyValue>) -> SpanData {
+        SpanData {
+            span_context: SpanContext::empty_context(),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Borrowed("test"),
+            start_time: SystemTime::UNIX_EPOCH,
+            end_time: SystemTime::UNIX_EPOCH,
+            attributes,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("test").build(),
+        }
+    }
+
+    fn translated(attributes: Vec<KeyValue>, dialects: Dialects) -> Vec<(String, Value)> {
+        let mut span = span(attributes);
+        let before = span.attributes.len();
+        translate(&mut span, dialects);
+        let mut added: Vec<(String, Value)> = span.attributes[before..]
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.clone()))
+            .collect();
+        added.sort_by(|a, b| a.0.cmp(&b.0));
+        added
+    }
+
+    const ALL: Dialects = Dialects {
+        confident: true,
+        openinference: true,
+    };
+
+    #[test]
+    fn every_key_a_rule_reads_is_looked_up() {
+        for rule in RULES {
+            assert!(
+                SOURCE_KEYS.contains(&rule.from),
+                "{} is not in SOURCE_KEYS",
+                rule.from
+            );
+        }
+    }
+
+    #[test]
+    fn a_chat_span_gets_each_dialects_keys() {
+        let added = translated(
+            vec![
+                KeyValue::new(gen_ai::OPERATION_NAME, "chat"),
+                KeyValue::new(gen_ai::PROVIDER_NAME, "azure.ai.openai"),
+                KeyValue::new(gen_ai::REQUEST_MODEL, "gpt-4o"),
+                KeyValue::new(gen_ai::REQUEST_TEMPERATURE, 0.5),
+                KeyValue::new(gen_ai::REQUEST_MAX_TOKENS, 256),
+                KeyValue::new(gen_ai::USAGE_INPUT_TOKENS, 10),
+                KeyValue::new(gen_ai::USAGE_OUTPUT_TOKENS, 5),
+            ],
+            ALL,
+        );
+        let get = |key: &str| {
+            added
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {key} in {added:?}"))
+        };
+        assert_eq!(get(confident::SPAN_TYPE), "llm".into());
+        assert_eq!(get(confident::LLM_MODEL), "gpt-4o".into());
+        assert_eq!(get(confident::LLM_INPUT_TOKEN_COUNT), 10.into());
+        assert_eq!(get(openinference::SPAN_KIND), "LLM".into());
+        assert_eq!(get(openinference::LLM_SYSTEM), "openai".into());
+        assert_eq!(get(openinference::LLM_PROVIDER), "azure".into());
+        assert_eq!(get(openinference::LLM_TOKEN_COUNT_TOTAL), 15.into());
+        assert_eq!(
+            get(openinference::LLM_INVOCATION_PARAMETERS),
+            r#"{"max_tokens":256,"temperature":0.5}"#.into()
+        );
+    }
+
+    #[test]
+    fn rules_apply_only_to_their_operation_and_dialect() {
+        // `gen_ai.request.top_k` on a tool span is not a retriever's top_k.
+        let tool = translated(
+            vec![
+                KeyValue::new(gen_ai::OPERATION_NAME, "execute_tool"),
+                KeyValue::new(gen_ai::REQUEST_TOP_K, 4),
+            ],
+            ALL,
+        );
+        assert!(
+            !tool.iter().any(|(k, _)| k == confident::RETRIEVER_TOP_K),
+            "{tool:?}"
+        );
+        // Confident only: no OpenInference key; an embeddings span has no
+        // Confident type.
+        let confident_only = Dialects {
+            confident: true,
+            openinference: false,
+        };
+        let embeddings = translated(
+            vec![
+                KeyValue::new(gen_ai::OPERATION_NAME, "embeddings"),
+                KeyValue::new(gen_ai::REQUEST_MODEL, "m"),
+            ],
+            confident_only,
+        );
+        assert!(embeddings.is_empty(), "{embeddings:?}");
+    }
+
+    #[test]
+    fn a_span_of_no_genai_operation_is_a_chain_and_genai_alone_adds_nothing() {
+        let http = vec![KeyValue::new("http.request.method", "POST")];
+        let added = translated(http.clone(), ALL);
+        assert_eq!(
+            added,
+            vec![(openinference::SPAN_KIND.to_owned(), "CHAIN".into())]
+        );
+        let genai = Dialects {
+            confident: false,
+            openinference: false,
+        };
+        assert!(translated(http, genai).is_empty());
     }
 }
