@@ -17,6 +17,16 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     pub retrieval: Downstream,
     pub llm_service: Downstream,
+    /// `RETRIEVAL_PROTOCOL`: `http` (`POST /retrieve`, the default) or `mcp`
+    /// (the `search_documents` tool at `POST /mcp`).
+    pub retrieval_protocol: RetrievalProtocol,
+}
+
+/// How query-processor asks retrieval for passages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrievalProtocol {
+    Http,
+    Mcp,
 }
 
 impl Settings {
@@ -33,6 +43,11 @@ impl Settings {
                 &config::env_string("LLM_SERVICE_URL", DEFAULT_LLM_SERVICE_URL),
                 config::env_millis("LLM_SERVICE_TIMEOUT_MS", 20_000)?,
             )?,
+            retrieval_protocol: match config::env_string("RETRIEVAL_PROTOCOL", "http").as_str() {
+                "http" => RetrievalProtocol::Http,
+                "mcp" => RetrievalProtocol::Mcp,
+                other => anyhow::bail!("RETRIEVAL_PROTOCOL must be http or mcp, got {other:?}"),
+            },
         })
     }
 }

@@ -12,8 +12,13 @@
 //!     CLIENT POST /retrieve   -> retrieval SERVER POST /retrieve ...
 //!     CLIENT POST /generate   -> llm-service SERVER POST /generate ...
 //! ```
+//!
+//! With `RETRIEVAL_PROTOCOL=mcp`, retrieval is called as an MCP tool
+//! instead ([`mcp`]): `CLIENT tools/call search_documents` stands where
+//! `CLIENT POST /retrieve` stood.
 
 pub mod configuration;
+pub mod mcp;
 pub mod routes;
 pub mod startup;
 

@@ -1,13 +1,16 @@
 use actix_web::web;
 use shared::server::{Application, post_resource};
 
-use crate::configuration::Settings;
+use crate::configuration::{RetrievalProtocol, Settings};
+use crate::mcp::McpRetrieval;
 use crate::routes;
 
 pub fn build(settings: &Settings) -> anyhow::Result<Application> {
     let downstreams = web::Data::new(routes::Downstreams {
         retrieval: settings.retrieval.clone(),
         llm_service: settings.llm_service.clone(),
+        retrieval_mcp: (settings.retrieval_protocol == RetrievalProtocol::Mcp)
+            .then(|| McpRetrieval::new(settings.retrieval.clone())),
     });
     let application = Application::build(settings.listen_addr, move |cfg| {
         // One HTTP client per worker (awc::Client is !Send), with pooled

@@ -18,6 +18,8 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8080";
 /// The collection name: Qdrant's collection, or the in-memory index's name;
 /// `gen_ai.data_source.id` on retrieval spans either way.
 pub const DEFAULT_COLLECTION: &str = "ragtrace";
+/// Loopback, and the name compose gives this service.
+pub const DEFAULT_MCP_ALLOWED_HOSTS: &str = "localhost,127.0.0.1,::1,retrieval";
 
 #[derive(Debug, Clone)]
 pub struct QdrantSettings {
@@ -38,6 +40,9 @@ pub struct Settings {
     pub collection: String,
     pub qdrant: Option<QdrantSettings>,
     pub remote_embedder: Option<RemoteEmbedderSettings>,
+    /// `MCP_ALLOWED_HOSTS`: the `Host` values `/mcp` accepts, comma-separated
+    /// (DNS-rebinding protection; loopback and `retrieval` by default).
+    pub mcp_allowed_hosts: Vec<String>,
 }
 
 impl Settings {
@@ -77,6 +82,11 @@ impl Settings {
             collection: config::env_string("QDRANT_COLLECTION", DEFAULT_COLLECTION),
             qdrant,
             remote_embedder,
+            mcp_allowed_hosts: config::env_string("MCP_ALLOWED_HOSTS", DEFAULT_MCP_ALLOWED_HOSTS)
+                .split(',')
+                .map(|host| host.trim().to_owned())
+                .filter(|host| !host.is_empty())
+                .collect(),
         })
     }
 }

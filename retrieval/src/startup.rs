@@ -17,6 +17,7 @@ use crate::chunker::Chunk;
 use crate::configuration::Settings;
 use crate::embedder::Embedder;
 use crate::embedder::hashing::HashingEmbedder;
+use crate::mcp::{self, SearchDocuments};
 use crate::retriever::{IngestError, Retriever};
 use crate::routes;
 use crate::vector_store::VectorStore;
@@ -43,7 +44,10 @@ pub fn retriever(settings: &Settings) -> anyhow::Result<Retriever> {
     ))
 }
 
-pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+/// The retriever with the corpus in it, and the corpus's chunks. With the
+/// store or embeddings API down, the ingest goes on in the background (see
+/// the module docs).
+pub async fn ingested(settings: &Settings) -> anyhow::Result<(Arc<Retriever>, Vec<Chunk>)> {
     let started = std::time::Instant::now();
     let chunks: Vec<Chunk> = crate::corpus::load_corpus(&settings.corpus_dir, &settings.chunker)?;
     let retriever = Arc::new(retriever(settings)?);
@@ -57,20 +61,28 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         ),
         Err(err) if err.is_transient() => {
             tracing::warn!(error = %err, "corpus not ingested yet; serving (not ready) and retrying in the background");
-            let retriever = retriever.clone();
-            actix_web::rt::spawn(async move {
-                retriever.ingest_until_ready(&chunks, RETRY_EVERY).await
-            });
+            let (retriever, chunks) = (retriever.clone(), chunks.clone());
+            tokio::spawn(async move { retriever.ingest_until_ready(&chunks, RETRY_EVERY).await });
         }
         Err(err @ IngestError::VectorStore(_)) | Err(err @ IngestError::Embedding(_)) => {
             return Err(err.into());
         }
     }
+    Ok((retriever, chunks))
+}
+
+pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+    let (retriever, chunks) = ingested(settings).await?;
+    // The same retriever behind `POST /retrieve` and the MCP tool.
+    let search = Arc::new(SearchDocuments::new(retriever.clone(), &chunks));
+    let mcp = web::Data::new(mcp::http::service(search, &settings.mcp_allowed_hosts));
     let retriever = web::Data::from(retriever);
     let application = Application::build(settings.listen_addr, move |cfg| {
         cfg.app_data(retriever.clone())
+            .app_data(mcp.clone())
             .route("/readyz", web::get().to(routes::readyz))
-            .service(post_resource("/retrieve", routes::retrieve));
+            .service(post_resource("/retrieve", routes::retrieve))
+            .route("/mcp", web::route().to(mcp::http::handle));
     })?;
     Ok(application)
 }

@@ -165,6 +165,35 @@ pub mod db {
     pub const RESPONSE_RETURNED_ROWS: &str = "db.response.returned_rows";
 }
 
+/// OpenTelemetry MCP semantic conventions (GenAI conventions, `mcp.md`,
+/// status Development), on the CLIENT span of a Model Context Protocol
+/// request and the SERVER span that handles it. Spans are named
+/// `{mcp.method.name} {target}` (`tools/call search_documents`), or the
+/// method alone when it has no target. A `tools/call` span also carries
+/// `gen_ai.operation.name=execute_tool` and `gen_ai.tool.name`.
+pub mod mcp {
+    /// The JSON-RPC method: `tools/call`, `tools/list`, `initialize`, ...
+    pub const METHOD_NAME: &str = "mcp.method.name";
+    /// The protocol version the request was made under, e.g. `2025-11-25`.
+    pub const PROTOCOL_VERSION: &str = "mcp.protocol.version";
+    /// The `Mcp-Session-Id` of a Streamable HTTP session, when there is one.
+    pub const SESSION_ID: &str = "mcp.session.id";
+    /// `mcp.resource.uri`: the resource a `resources/read` asks for.
+    pub const RESOURCE_URI: &str = "mcp.resource.uri";
+    /// JSON-RPC conventions: the request id, as a string.
+    pub const JSONRPC_REQUEST_ID: &str = "jsonrpc.request.id";
+    /// The JSON-RPC error code of a failed request, as a string.
+    pub const RPC_RESPONSE_STATUS_CODE: &str = "rpc.response.status_code";
+    /// Network conventions: `tcp` for Streamable HTTP, `pipe` for stdio.
+    pub const NETWORK_TRANSPORT: &str = "network.transport";
+    /// `error.type` of a tool result with `isError: true`.
+    pub const TOOL_ERROR: &str = "tool_error";
+    /// The tool call's arguments and result (GenAI `execute_tool`
+    /// conventions, opt-in): content, recorded only under capture.
+    pub const TOOL_CALL_ARGUMENTS: &str = "gen_ai.tool.call.arguments";
+    pub const TOOL_CALL_RESULT: &str = "gen_ai.tool.call.result";
+}
+
 /// General error conventions.
 pub mod error {
     /// Low-cardinality error class; our stable machine codes

@@ -201,6 +201,23 @@ impl Downstream {
         })
     }
 
+    /// The callee's `service.name`.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }

@@ -28,9 +28,11 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 /// Default log filter: our own crates at `info`; the HTTP/gRPC stacks the
 /// *exporter* uses at `warn`, so exporting spans never produces spans or logs
-/// about exporting spans.
+/// about exporting spans; the MCP SDK at `warn`, so its own `info` spans
+/// (its session loop) stay out of traces, where our MCP spans stand.
 const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,reqwest=warn,\
-tonic=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn";
+tonic=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,\
+rmcp=warn";
 
 /// `RUST_LOG`, else [`DEFAULT_FILTER`].
 pub(crate) fn filter() -> EnvFilter {

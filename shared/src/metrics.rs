@@ -6,6 +6,7 @@
 //! | `gen_ai.client.token.usage` | `{token}` | histogram, per `gen_ai.token.type` | the same calls, when the model reported usage |
 //! | `gen_ai.client.operation.time_to_first_chunk` | `s` | histogram | streaming chat only |
 //! | `http.server.request.duration` | `s` | histogram | every service, every request ([`crate::server`]) |
+//! | `mcp.client.operation.duration`, `mcp.server.operation.duration` | `s` | histogram | each MCP request, at each end ([`mcp`]) |
 //!
 //! Names, units, attributes and bucket boundaries follow the OpenTelemetry
 //! GenAI semantic conventions v1.41 (`docs/gen-ai/gen-ai-metrics.md`) and the
@@ -48,6 +49,8 @@
 //! *pattern* (`/chat`, never a raw path), status codes. Never a user id, a
 //! query or a trace id: each distinct attribute set is a separate series,
 //! kept in memory by the SDK and by every backend downstream.
+
+pub mod mcp;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -16,6 +16,11 @@
 //! directions below go through `opentelemetry::global`, so there is exactly
 //! one definition of "how context travels" in the whole workspace.
 //!
+//! MCP carries the same three values inside each JSON-RPC request, in
+//! `params._meta` (SEP-414): [`inject_meta`] and [`extract_meta`] write and
+//! read them there, through the header functions below, so both carriers
+//! follow the same rules.
+//!
 //! The two header-map adapters exist because actix-web and awc use the `http`
 //! 0.2 header types, while `opentelemetry-http`'s injector/extractor are for
 //! `http` 1.x.
@@ -124,6 +129,41 @@ fn inject_with_global(cx: &Context, headers: &mut HeaderMap) {
     if let Some(tracestate) = w3c::outgoing_tracestate(cx) {
         injector.set(TRACESTATE, tracestate.to_owned());
     }
+}
+
+/// The keys of an MCP request's `params._meta` that carry trace context
+/// (SEP-414): the W3C header names, unprefixed, with W3C values.
+pub const MCP_META_KEYS: [&str; 3] = [TRACEPARENT, TRACESTATE, BAGGAGE];
+const BAGGAGE: &str = "baggage";
+
+/// Write `cx` into an MCP request's `params._meta` (SEP-414): the same
+/// `traceparent`, `tracestate` and `baggage` values [`inject_context`] puts
+/// in HTTP headers, under the same names.
+pub fn inject_meta(cx: &Context) -> serde_json::Map<String, serde_json::Value> {
+    let mut headers = HeaderMap::new();
+    inject_context(cx, &mut headers);
+    MCP_META_KEYS
+        .iter()
+        .filter_map(|key| {
+            let value = headers.get(*key)?.to_str().ok()?;
+            Some((key.to_string(), serde_json::Value::from(value)))
+        })
+        .collect()
+}
+
+/// Read the caller's context from an MCP request's `params._meta`, by the
+/// same W3C rules as [`extract_context`]. Keys that are absent, not
+/// strings, or malformed give an empty context: the callee starts a new
+/// trace, and the call goes on.
+pub fn extract_meta(meta: &serde_json::Map<String, serde_json::Value>) -> Context {
+    let mut headers = HeaderMap::new();
+    for key in MCP_META_KEYS {
+        let value = meta.get(key).and_then(|v| v.as_str());
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(HeaderName::from_static(key), value);
+        }
+    }
+    extract_context(&headers)
 }
 
 /// Most tags, and longest tag, that [`record_baggage`] copies onto a span

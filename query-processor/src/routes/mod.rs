@@ -4,11 +4,15 @@ pub use process::{ProcessError, process, process_stream};
 
 use actix_web::{HttpResponse, web};
 use shared::client::Downstream;
+
+use crate::mcp::McpRetrieval;
 use shared::http::routes::{probe, readiness};
 
 pub struct Downstreams {
     pub retrieval: Downstream,
     pub llm_service: Downstream,
+    /// Set with `RETRIEVAL_PROTOCOL=mcp`: retrieval is called as an MCP tool.
+    pub retrieval_mcp: Option<McpRetrieval>,
 }
 
 /// Ready when both downstream services answer their liveness probe.

@@ -146,10 +146,15 @@ async fn retrieve(
         query: query.clone(),
         top_k,
     };
-    let retrieved: RetrieveResponse = downstreams
-        .retrieval
-        .post_json(client, "/retrieve", &request)
-        .await?;
+    let retrieved: RetrieveResponse = match &downstreams.retrieval_mcp {
+        Some(mcp) => mcp.search_documents(&request.query, top_k).await?,
+        None => {
+            downstreams
+                .retrieval
+                .post_json(client, "/retrieve", &request)
+                .await?
+        }
+    };
     let contexts = retrieved.contexts;
     let generate = GenerateRequest {
         query,

@@ -11,7 +11,7 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{Dialects, strings};
-use crate::attributes::{confident, gen_ai, openinference};
+use crate::attributes::{confident, gen_ai, mcp, openinference};
 use crate::redact::{Content, Passages};
 
 /// Most embedded texts recorded on one `EMBEDDING` span (an ingest batch
@@ -42,6 +42,22 @@ pub fn output(span: &Span, content: &Content) {
         span.set_attribute(openinference::OUTPUT_VALUE, text.to_owned());
         span.set_attribute(openinference::OUTPUT_MIME_TYPE, "text/plain");
     }
+}
+
+/// A tool call's arguments, as JSON text: `gen_ai.tool.call.arguments`,
+/// and each dialect's input key.
+pub fn tool_call_arguments(span: &Span, content: &Content) {
+    let Some(text) = content.text() else { return };
+    span.set_attribute(mcp::TOOL_CALL_ARGUMENTS, text.to_owned());
+    input(span, content);
+}
+
+/// A tool call's result, as JSON text: `gen_ai.tool.call.result`, and each
+/// dialect's output key.
+pub fn tool_call_result(span: &Span, content: &Content) {
+    let Some(text) = content.text() else { return };
+    span.set_attribute(mcp::TOOL_CALL_RESULT, text.to_owned());
+    output(span, content);
 }
 
 /// The whole request's input, on the agent span (`confident.trace.input`).

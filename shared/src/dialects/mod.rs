@@ -30,7 +30,8 @@ pub mod content;
 pub mod translate;
 
 pub use content::{
-    chat_input, chat_output, documents, embedding_texts, input, output, trace_input, trace_output,
+    chat_input, chat_output, documents, embedding_texts, input, output, tool_call_arguments,
+    tool_call_result, trace_input, trace_output,
 };
 
 /// The dialects switched on for this process.

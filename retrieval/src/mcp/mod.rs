@@ -1,0 +1,224 @@
+//! retrieval as an MCP server: the tool `search_documents`, and the corpus
+//! documents as resources, over Streamable HTTP at `POST /mcp` ([`http`])
+//! and over stdio (`ragtrace mcp`, [`stdio`]).
+//!
+//! What this module teaches is the *MCP* hop of a trace. Every request gets
+//! a SERVER span named `{mcp.method.name} {target}`, and its parent comes
+//! from the request itself: MCP carries trace context in
+//! `params._meta.traceparent` (SEP-414), not in a transport header, because
+//! stdio has no headers and one HTTP request may carry several messages.
+//! Over Streamable HTTP both exist, so the tree shows both:
+//!
+//! ```text
+//! query-processor CLIENT tools/call search_documents
+//!   retrieval SERVER POST /mcp                      parent from the HTTP traceparent header
+//!   retrieval SERVER tools/call search_documents    parent from params._meta.traceparent
+//!     retrieval {collection}                        the same spans as POST /retrieve
+//!       embeddings {model}
+//!       search {collection}
+//! ```
+//!
+//! A request without `_meta`, or with a malformed `traceparent`, starts a
+//! new trace; it never fails the call.
+
+pub mod http;
+pub mod stdio;
+mod tool;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ErrorData, InitializeRequestParams, InitializeResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerConfig,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use shared::attributes::mcp;
+use shared::metrics::mcp::{McpOperation, Side};
+use shared::{metrics, propagation, telemetry};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+pub use tool::{SearchDocuments, TOOL_NAME};
+
+/// How requests reach the server: `network.transport` on its spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP.
+    Tcp,
+    /// stdio.
+    Pipe,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Pipe => "pipe",
+        }
+    }
+}
+
+/// The MCP server: each request it answers runs in [`McpServer::traced`],
+/// its SERVER span; [`SearchDocuments`] does the work.
+#[derive(Clone)]
+pub struct McpServer {
+    search: Arc<SearchDocuments>,
+    transport: Transport,
+}
+
+impl McpServer {
+    pub fn new(search: Arc<SearchDocuments>, transport: Transport) -> Self {
+        Self { search, transport }
+    }
+
+    /// Run `work`, the answer to `method` (on `target`: the tool's name for
+    /// `tools/call`), inside the request's SERVER span.
+    async fn traced<T>(
+        &self,
+        method: &str,
+        target: Option<&str>,
+        context: &RequestContext<RoleServer>,
+        work: impl Future<Output = Result<T, ErrorData>>,
+    ) -> Result<T, ErrorData>
+    where
+        T: Outcome,
+    {
+        let started = Instant::now();
+        let tool = (method == "tools/call").then_some(target).flatten();
+        let resource = (method == "resources/read").then_some(target).flatten();
+        let version = context.protocol_version().map(|v| v.to_string());
+        // MCP span: `{mcp.method.name} {target}`, or the method alone.
+        let span = tracing::info_span!(
+            "mcp server",
+            otel.name = %target.map_or(method.to_owned(), |t| format!("{method} {t}")),
+            otel.kind = "server",
+            "mcp.method.name" = method,
+            "mcp.protocol.version" = version.as_deref(),
+            "mcp.session.id" = http::session_id(context).as_deref(),
+            "jsonrpc.request.id" = %context.id,
+            "network.transport" = self.transport.as_str(),
+            "gen_ai.operation.name" = tool.map(|_| "execute_tool"),
+            "gen_ai.tool.name" = tool,
+            "mcp.resource.uri" = resource,
+            "rpc.response.status_code" = tracing::field::Empty,
+        );
+        // ── Context crosses the wire here (inbound, MCP) ── The parent is
+        // the caller's context from `params._meta`, whatever the transport
+        // said. With no valid `traceparent` it is empty: a new trace.
+        let _ = span.set_parent(propagation::extract_meta(&context.meta.0.0));
+
+        let result = work.instrument(span.clone()).await;
+        let error_type = match &result {
+            Err(error) => {
+                let code = error.code.0.to_string();
+                span.record("rpc.response.status_code", code.as_str());
+                telemetry::record_error(&span, &code, &error.message);
+                Some(code)
+            }
+            Ok(answer) => answer.tool_error().map(|message| {
+                telemetry::record_error(&span, mcp::TOOL_ERROR, &message);
+                mcp::TOOL_ERROR.to_owned()
+            }),
+        };
+        let operation = McpOperation {
+            method,
+            tool,
+            protocol_version: version.as_deref(),
+            transport: self.transport.as_str(),
+            error_type: error_type.as_deref(),
+        };
+        metrics::mcp::record(Side::Server, &operation, started.elapsed());
+        result
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        SearchDocuments::info()
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let negotiated = async { self.negotiate_initialize(&request) };
+        self.traced("initialize", None, &context, negotiated).await
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let tools = async {
+            Ok(ListToolsResult::with_all_items(vec![
+                SearchDocuments::tool(),
+            ]))
+        };
+        self.traced("tools/list", None, &context, tools).await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let call = self.search.call(&request.name, request.arguments.clone());
+        let call = async { call.await.map(CallToolResponse::from) };
+        self.traced("tools/call", Some(&request.name), &context, call)
+            .await
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = async { Ok(self.search.resources()) };
+        self.traced("resources/list", None, &context, resources)
+            .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let read = async {
+            self.search
+                .read(&request.uri)
+                .map(ReadResourceResponse::from)
+        };
+        self.traced("resources/read", Some(&request.uri), &context, read)
+            .await
+    }
+}
+
+/// What a successful answer says about failure: only a tool result can
+/// fail without a JSON-RPC error (`isError: true`).
+trait Outcome {
+    /// The message of a tool result with `isError: true`.
+    fn tool_error(&self) -> Option<String> {
+        None
+    }
+}
+
+impl Outcome for CallToolResponse {
+    fn tool_error(&self) -> Option<String> {
+        match self {
+            CallToolResponse::Complete(result) if result.is_error == Some(true) => {
+                Some(tool::error_message(result))
+            }
+            _ => None,
+        }
+    }
+}
+impl Outcome for InitializeResult {}
+impl Outcome for ListToolsResult {}
+impl Outcome for ListResourcesResult {}
+impl Outcome for ReadResourceResponse {}

@@ -1,0 +1,212 @@
+//! The tool `search_documents` and the corpus documents as resources.
+//!
+//! The tool runs the same [`Retriever::retrieve`] as `POST /retrieve`, so
+//! the same `retrieval`, `embeddings` and `search` spans open under the MCP
+//! SERVER span. Its arguments and result are content: recorded, redacted,
+//! only under content capture.
+//!
+//! Bad arguments are JSON-RPC errors (`-32602`, invalid params), as the MCP
+//! specification asks for a call the tool cannot even start; a retrieval
+//! that fails (the store is down) is a tool result with `isError: true`.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolResult, ErrorData, JsonObject, ListResourcesResult, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig, Tool,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use shared::dialects;
+use shared::query;
+use shared::redact::Content;
+use shared::wire::{ErrorBody, RetrieveResponse};
+use tracing::Span;
+
+use crate::chunker::Chunk;
+use crate::retriever::{Retriever, error_code};
+
+pub const TOOL_NAME: &str = "search_documents";
+const TOOL_DESCRIPTION: &str =
+    "Search the corpus: the passages that best match a query, with id, source, score and text";
+/// Resource URIs: `corpus:///{source}`, the document's path in the corpus.
+const RESOURCE_SCHEME: &str = "corpus:///";
+
+/// The arguments of `search_documents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchArgs {
+    query: String,
+    top_k: Option<u32>,
+}
+
+/// A corpus document, served as a resource.
+struct Document {
+    source: String,
+    title: String,
+    text: String,
+}
+
+/// The retriever behind the tool, and the documents behind the resources.
+pub struct SearchDocuments {
+    retriever: Arc<Retriever>,
+    documents: Vec<Document>,
+}
+
+impl SearchDocuments {
+    /// `chunks`: the corpus as ingested; each source becomes one resource.
+    pub fn new(retriever: Arc<Retriever>, chunks: &[Chunk]) -> Self {
+        let mut documents: Vec<Document> = Vec::new();
+        for chunk in chunks {
+            match documents.last_mut() {
+                Some(doc) if doc.source == chunk.source => {
+                    doc.text.push_str("\n\n");
+                    doc.text.push_str(&chunk.text);
+                }
+                _ => documents.push(Document {
+                    source: chunk.source.clone(),
+                    title: chunk.title.clone(),
+                    text: chunk.text.clone(),
+                }),
+            }
+        }
+        Self {
+            retriever,
+            documents,
+        }
+    }
+
+    /// The tool as `tools/list` describes it.
+    pub fn tool() -> Tool {
+        let input = json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What to search for"},
+                "top_k": {"type": "integer", "minimum": 1, "maximum": shared::wire::MAX_TOP_K,
+                          "description": "How many passages (default 5)"}
+            },
+            "required": ["query"],
+            "additionalProperties": false
+        });
+        let output = json!({
+            "type": "object",
+            "properties": {
+                "contexts": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "source": {"type": "string"},
+                    "score": {"type": "number"}, "text": {"type": "string"}}}},
+                "embedder": {"type": "string"},
+                "data_source": {"type": "string"}
+            },
+            "required": ["contexts"]
+        });
+        Tool::new(TOOL_NAME, TOOL_DESCRIPTION, as_object(input))
+            .with_raw_output_schema(Arc::new(as_object(output)))
+    }
+
+    /// `search_documents`: validate, retrieve, answer as structured content
+    /// and as text. Runs inside the request's MCP SERVER span.
+    async fn search(&self, arguments: Option<JsonObject>) -> Result<CallToolResult, ErrorData> {
+        let span = Span::current();
+        let arguments = Value::Object(arguments.unwrap_or_default());
+        dialects::tool_call_arguments(&span, &Content::capture_with(|| arguments.to_string()));
+        let args: SearchArgs = serde_json::from_value(arguments).map_err(|err| {
+            ErrorData::invalid_params(format!("invalid arguments for {TOOL_NAME}: {err}"), None)
+        })?;
+        let invalid = |err: query::QueryError| ErrorData::invalid_params(err.to_string(), None);
+        let query = query::validate(&args.query).map_err(invalid)?;
+        let top_k = query::top_k(args.top_k).map_err(invalid)?;
+
+        let result = match self.retriever.retrieve(&query, top_k as usize).await {
+            Ok(contexts) => CallToolResult::structured(json!(RetrieveResponse {
+                contexts,
+                embedder: self.retriever.embedder_name(),
+                data_source: self.retriever.collection().to_owned(),
+            })),
+            Err(err) => CallToolResult::structured_error(json!(ErrorBody {
+                error: error_code(&err).to_owned(),
+                message: err.to_string(),
+                trace_id: shared::telemetry::current_trace_id(),
+            })),
+        };
+        let text = result.structured_content.as_ref().map(Value::to_string);
+        dialects::tool_call_result(&span, &Content::capture_with(|| text.unwrap_or_default()));
+        Ok(result)
+    }
+}
+
+impl SearchDocuments {
+    /// What `initialize` answers: tools and resources.
+    pub fn info() -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .build();
+        ServerConfig::new(capabilities).with_instructions(
+            "Call search_documents to find passages of the ragtrace corpus; \
+             read corpus:/// resources for whole documents.",
+        )
+    }
+
+    /// `tools/call`: the one tool, or a JSON-RPC error for any other name.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<CallToolResult, ErrorData> {
+        if name != TOOL_NAME {
+            let message = format!("unknown tool: {name} (this server has {TOOL_NAME})");
+            return Err(ErrorData::invalid_params(message, None));
+        }
+        self.search(arguments).await
+    }
+
+    /// `resources/list`: one resource per corpus document.
+    pub fn resources(&self) -> ListResourcesResult {
+        let resources = self.documents.iter().map(|doc| {
+            Resource::new(
+                format!("{RESOURCE_SCHEME}{}", doc.source),
+                doc.source.clone(),
+            )
+            .with_title(doc.title.clone())
+            .with_mime_type("text/plain")
+        });
+        ListResourcesResult::with_all_items(resources.collect())
+    }
+
+    /// `resources/read`: a document's text.
+    pub fn read(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+        let source = uri.strip_prefix(RESOURCE_SCHEME);
+        let Some(doc) = self
+            .documents
+            .iter()
+            .find(|d| Some(d.source.as_str()) == source)
+        else {
+            return Err(ErrorData::resource_not_found(
+                format!("no such document: {uri}"),
+                None,
+            ));
+        };
+        let contents = ResourceContents::text(doc.text.clone(), uri.to_owned());
+        Ok(ReadResourceResult::new(vec![contents]))
+    }
+}
+
+/// The text of a tool result with `isError: true`: the `message` of its
+/// structured error, else its text content.
+pub(crate) fn error_message(result: &CallToolResult) -> String {
+    let structured = result.structured_content.as_ref();
+    match structured
+        .and_then(|v| v.get("message"))
+        .and_then(Value::as_str)
+    {
+        Some(message) => message.to_owned(),
+        None => format!("{TOOL_NAME} failed"),
+    }
+}
+
+fn as_object(value: Value) -> JsonObject {
+    match value {
+        Value::Object(object) => object,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
