@@ -43,6 +43,10 @@ enum Command {
     /// Measure what tracing costs: throughput, latency, CPU, memory and
     /// span delivery with tracing off, on, and on with 10% sampling.
     Bench(ragtrace::bench::BenchArgs),
+    /// Serve retrieval's MCP tool (search_documents) and corpus resources
+    /// on stdin/stdout, for desktop MCP hosts. Trace context is read from
+    /// each request's `params._meta`; spans are exported as retrieval's.
+    Mcp,
     /// Run one service in the foreground.
     Serve {
         /// gateway, query-processor, retrieval or llm-service
@@ -93,6 +97,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => up(args).await,
         Command::Chat(args) => chat(args).await,
         Command::Ingest { dir } => ingest(&dir).await,
+        Command::Mcp => retrieval::serve_mcp_stdio().await,
         Command::Bench(args) => ragtrace::bench::run(args).await.map(drop),
         Command::Serve { service } => serve(&service).await,
     };

@@ -1,11 +1,15 @@
 //! A trace's vital signs ([`Health`]): span, service and error counts, depth,
-//! roots and orphans, and the inference tokens, as one line of text.
+//! hops between services, roots and orphans, and the inference tokens, as one
+//! line of text.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::build::build;
-use crate::receiver::SpanRecord;
+use crate::receiver::{SpanKind, SpanRecord};
+
+/// The attribute that marks an MCP span: the JSON-RPC method (`tools/call`, …).
+pub const MCP_METHOD: &str = "mcp.method.name";
 
 /// `gen_ai.operation.name` values whose token usage counts as inference.
 pub const INFERENCE_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
@@ -21,6 +25,14 @@ pub struct Health {
     pub services: Vec<String>,
     /// Levels in the deepest branch; a root alone is 1.
     pub depth: usize,
+    /// SERVER spans whose parent is a CLIENT span in the trace that does not
+    /// carry [`MCP_METHOD`]: one per HTTP call from one service to the next.
+    /// An HTTP SERVER span under an MCP CLIENT span (`POST /mcp`) is the
+    /// transport of an MCP hop and not counted here.
+    pub http_hops: usize,
+    /// SERVER spans that carry [`MCP_METHOD`], whether their parent is in the
+    /// trace or in another process (an MCP client over stdio).
+    pub mcp_hops: usize,
     /// Entry spans: spans without a parent, or, in a trace continued from a
     /// caller, the earliest span whose parent is in the caller's process.
     pub roots: usize,
@@ -39,6 +51,40 @@ impl Health {
     pub fn total_tokens(&self) -> i64 {
         self.input_tokens + self.output_tokens
     }
+
+    /// HTTP and MCP hops together.
+    pub fn hops(&self) -> usize {
+        self.http_hops + self.mcp_hops
+    }
+}
+
+/// Whether a span carries [`MCP_METHOD`].
+pub fn is_mcp(span: &SpanRecord) -> bool {
+    span.attributes.contains_key(MCP_METHOD)
+}
+
+/// `(http_hops, mcp_hops)` as [`Health`] defines them; each SERVER span
+/// counts at most once. Parents are looked up by (trace id, span id).
+fn hops(spans: &[SpanRecord]) -> (usize, usize) {
+    let mut by_id: HashMap<(&str, &str), &SpanRecord> = HashMap::with_capacity(spans.len());
+    for s in spans {
+        by_id.entry((&s.trace_id, &s.span_id)).or_insert(s);
+    }
+    let (mut http, mut mcp) = (0, 0);
+    for s in spans.iter().filter(|s| s.kind == SpanKind::Server) {
+        if is_mcp(s) {
+            mcp += 1;
+            continue;
+        }
+        let parent = s
+            .parent_span_id
+            .as_deref()
+            .and_then(|p| by_id.get(&(s.trace_id.as_str(), p)));
+        if parent.is_some_and(|p| p.kind == SpanKind::Client && !is_mcp(p)) {
+            http += 1;
+        }
+    }
+    (http, mcp)
 }
 
 /// Whether a span is an LLM inference call (by `gen_ai.operation.name`).
@@ -65,11 +111,14 @@ pub fn health(spans: &[SpanRecord]) -> Health {
         input_tokens += s.attr_i64("gen_ai.usage.input_tokens").unwrap_or(0);
         output_tokens += s.attr_i64("gen_ai.usage.output_tokens").unwrap_or(0);
     }
+    let (http_hops, mcp_hops) = hops(spans);
     Health {
         trace_ids,
         spans: spans.len(),
         services,
         depth: tree.depth(),
+        http_hops,
+        mcp_hops,
         roots: tree.roots.iter().filter(|n| !n.orphan).count(),
         orphans: tree.orphans(),
         errors: spans.iter().filter(|s| s.is_error()).count(),
@@ -91,7 +140,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// One line:
-/// `trace 4bf92f35…: 12 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 7, 0 orphans, 0 errors, 233 tokens (201 in / 32 out)`.
+/// `trace 30020d70…: 13 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 9, 3 hops, 0 orphans, 0 errors, 586 tokens (471 in / 115 out)`.
+/// With MCP hops the hops are split: `4 hops (3 http, 1 mcp)`.
 /// `, N roots` is added before the orphans when there is not exactly one root.
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -102,12 +152,17 @@ impl fmt::Display for Health {
         }
         write!(
             f,
-            ": {}, {} ({}), depth {}, ",
+            ": {}, {} ({}), depth {}, {}",
             plural(self.spans, "span", "spans"),
             plural(self.services.len(), "service", "services"),
             self.services.join(", "),
             self.depth,
+            plural(self.hops(), "hop", "hops"),
         )?;
+        if self.mcp_hops > 0 {
+            write!(f, " ({} http, {} mcp)", self.http_hops, self.mcp_hops)?;
+        }
+        f.write_str(", ")?;
         if self.roots != 1 {
             write!(f, "{}, ", plural(self.roots, "root", "roots"))?;
         }

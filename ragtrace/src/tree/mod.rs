@@ -21,14 +21,24 @@
 //!         │  └─ [retrieval] INTERNAL vector search    18.0 ms  db.system.name=in-memory
 //!         └─ [llm-service] SERVER POST /generate     100.0 ms  http.response.status_code=503 error.type=overloaded ERROR: model overloaded
 //!            └─ [llm-service] CLIENT chat llama3      98.0 ms  gen_ai.request.model=llama3 gen_ai.usage.input_tokens=201 gen_ai.usage.output_tokens=32
-//!   trace 4bf92f35…: 8 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 5, 0 orphans, 1 error, 233 tokens (201 in / 32 out)
+//!   trace 4bf92f35…: 8 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 5, 1 hop, 0 orphans, 1 error, 233 tokens (201 in / 32 out)
 //! ```
 //!
 //! Each level of the tree indents by one 3-column glyph (`├─ `, `└─ `, `│  `)
 //! under a 2-space margin; the duration column is aligned across the trace
 //! (unless a line's tree part is longer than 72 columns). Key attributes
 //! ([`KEY_ATTRIBUTES`]) follow as `key=value`; `http.response.status_code`
-//! only when it is 400 or more; string values with spaces are JSON-quoted.
+//! only when it is 400 or more, `gen_ai.tool.name` only on MCP spans (an
+//! MCP span's line reads `mcp.method.name=tools/call
+//! gen_ai.tool.name=search_documents`); string values with spaces are
+//! JSON-quoted.
+//!
+//! The health line counts hops: a SERVER span called by a CLIENT span of the
+//! trace is an HTTP hop, a SERVER span with `mcp.method.name` an MCP hop
+//! (`4 hops (3 http, 1 mcp)`; the `POST /mcp` HTTP span under the MCP CLIENT
+//! span is its transport, not another hop). Above, only gateway →
+//! query-processor is one: retrieval and llm-service are called without a
+//! CLIENT span.
 //!
 //! # Layout
 //!
@@ -47,6 +57,6 @@ mod render;
 mod tests;
 
 pub use build::{TraceTree, TreeNode, build};
-pub use health::{Health, INFERENCE_OPERATIONS, health, is_inference};
+pub use health::{Health, INFERENCE_OPERATIONS, MCP_METHOD, health, is_inference, is_mcp};
 pub use printer::{Printer, PrinterConfig, spawn_printer, spawn_printer_with};
 pub use render::{KEY_ATTRIBUTES, format_ms, render};

@@ -7,11 +7,16 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::build::build;
-use super::health::health;
+use super::health::{health, is_mcp};
 use crate::receiver::SpanRecord;
 
 /// Attributes shown on a span's line, in this order, when present.
-pub const KEY_ATTRIBUTES: [&str; 11] = [
+/// `gen_ai.tool.name` only on MCP spans (those with `mcp.method.name`),
+/// `http.response.status_code` only from 400 up, `ragtrace.stream.outcome`
+/// only when it is not `completed`.
+pub const KEY_ATTRIBUTES: [&str; 13] = [
+    "mcp.method.name",
+    "gen_ai.tool.name",
     "gen_ai.request.model",
     "gen_ai.response.model",
     "gen_ai.usage.input_tokens",
@@ -45,6 +50,12 @@ fn key_attributes(span: &SpanRecord) -> Vec<String> {
         let Some(v) = span.attributes.get(key) else {
             continue;
         };
+        // An MCP span's name repeats its method and tool, but the line
+        // spells out both keys; elsewhere (`execute_tool {tool}`) the name
+        // says it.
+        if key == "gen_ai.tool.name" && !is_mcp(span) {
+            continue;
+        }
         if key == "http.response.status_code" && span.attr_i64(key).is_none_or(|c| c < 400) {
             continue;
         }

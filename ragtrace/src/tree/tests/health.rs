@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{T, pipeline, sp};
+use super::{T, chat_trace, pipeline, sp};
 use crate::receiver::{SpanKind, StatusCode};
 use crate::tree::{Health, health};
 
@@ -20,6 +20,10 @@ fn health_counts() {
                 "retrieval".into()
             ],
             depth: 5,
+            // gateway → query-processor; retrieval's and llm-service's
+            // SERVER spans hang off query-processor's SERVER span.
+            http_hops: 1,
+            mcp_hops: 0,
             roots: 1,
             orphans: 0,
             errors: 0,
@@ -31,7 +35,7 @@ fn health_counts() {
     assert_eq!(
         h.to_string(),
         "trace 4bf92f35…: 8 spans, 4 services (gateway, llm-service, query-processor, \
-         retrieval), depth 5, 0 orphans, 0 errors, 233 tokens (201 in / 32 out)"
+         retrieval), depth 5, 1 hop, 0 orphans, 0 errors, 233 tokens (201 in / 32 out)"
     );
 
     // Broken trace: no gateway, an error, tokens as strings and on
@@ -66,11 +70,50 @@ fn health_counts() {
     assert_eq!(
         h.to_string(),
         "trace 4bf92f35…: 7 spans, 3 services (llm-service, query-processor, retrieval), \
-         depth 3, \
-         0 orphans, 1 error, 248 tokens (211 in / 37 out)"
+         depth 3, 0 hops, 0 orphans, 1 error, 248 tokens (211 in / 37 out)"
     );
     assert_eq!(
         health(&[]).to_string(),
-        "no trace: 0 spans, 0 services (), depth 0, 0 roots, 0 orphans, 0 errors, 0 tokens (0 in / 0 out)"
+        "no trace: 0 spans, 0 services (), depth 0, 0 hops, 0 roots, 0 orphans, 0 errors, 0 tokens (0 in / 0 out)"
+    );
+}
+
+#[test]
+fn counts_http_hops() {
+    let mut spans = chat_trace(false);
+    spans.reverse();
+    let h = health(&spans);
+    assert_eq!((h.http_hops, h.mcp_hops, h.hops()), (3, 0, 3));
+    assert_eq!(
+        h.to_string(),
+        "trace 4bf92f35…: 10 spans, 4 services (gateway, llm-service, query-processor, \
+         retrieval), depth 7, 3 hops, 0 orphans, 0 errors, 150 tokens (100 in / 50 out)"
+    );
+}
+
+#[test]
+fn counts_an_mcp_hop_once_and_not_its_http_transport() {
+    let spans = chat_trace(true);
+    let transport = spans.iter().find(|s| s.name == "POST /mcp").unwrap();
+    assert_eq!(transport.parent_span_id.as_deref(), Some("q2"));
+    let h = health(&spans);
+    assert_eq!((h.http_hops, h.mcp_hops, h.hops()), (2, 1, 3));
+    assert_eq!(
+        h.to_string(),
+        "trace 4bf92f35…: 11 spans, 4 services (gateway, llm-service, query-processor, \
+         retrieval), depth 7, 3 hops (2 http, 1 mcp), 0 orphans, 0 errors, 150 tokens \
+         (100 in / 50 out)"
+    );
+
+    // Over stdio there is no `POST /mcp`, and the MCP SERVER span's parent
+    // is in the client's process: the entry span, still an MCP hop.
+    let mut spans = chat_trace(true);
+    spans.retain(|s| s.service_name == "retrieval" && s.name != "POST /mcp");
+    let h = health(&spans);
+    assert_eq!((h.http_hops, h.mcp_hops, h.roots, h.orphans), (0, 1, 1, 0));
+    assert_eq!(
+        h.to_string(),
+        "trace 4bf92f35…: 2 spans, 1 service (retrieval), depth 2, 1 hop (0 http, 1 mcp), \
+         0 orphans, 0 errors, 0 tokens (0 in / 0 out)"
     );
 }

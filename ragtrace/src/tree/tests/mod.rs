@@ -128,3 +128,67 @@ fn pipeline() -> Vec<SpanRecord> {
 fn ids(nodes: &[TreeNode<'_>]) -> Vec<String> {
     nodes.iter().map(|n| n.span.span_id.clone()).collect()
 }
+
+/// A `/chat` trace as the services emit it: gateway → query-processor →
+/// retrieval and llm-service, each call a CLIENT span parenting the next
+/// service's SERVER span (3 HTTP hops). With `mcp`, query-processor calls
+/// retrieval's `search_documents` tool over MCP instead: its CLIENT span
+/// `tools/call search_documents` parents both retrieval's MCP SERVER span
+/// and the HTTP SERVER span `POST /mcp` that carried the request.
+fn chat_trace(mcp: bool) -> Vec<SpanRecord> {
+    use SpanKind::*;
+    let search = if mcp {
+        "tools/call search_documents"
+    } else {
+        "POST /retrieve"
+    };
+    let (gw, qp, rt, llm) = ("gateway", "query-processor", "retrieval", "llm-service");
+    let tool = "execute_tool process_query";
+    let mut spans = vec![
+        sp("g1", None, gw, Server, "POST /chat", 0, 150),
+        sp("g2", Some("g1"), gw, Client, "POST /process", 1, 149),
+        sp("q1", Some("g2"), qp, Server, "POST /process", 2, 148),
+        sp("t1", Some("q1"), qp, Internal, tool, 3, 147),
+        sp("q2", Some("t1"), qp, Client, search, 4, 40),
+        sp("r1", Some("q2"), rt, Server, search, 6, 38),
+        sp("r2", Some("r1"), rt, Internal, "search ragtrace", 7, 37),
+        sp("q3", Some("t1"), qp, Client, "POST /generate", 41, 146),
+        sp("l1", Some("q3"), llm, Server, "POST /generate", 42, 145),
+        sp("l2", Some("l1"), llm, Internal, "chat extractive", 43, 144),
+    ];
+    if mcp {
+        spans.push(sp("h1", Some("q2"), rt, Server, "POST /mcp", 5, 39));
+    }
+    spans
+        .into_iter()
+        .map(|s| {
+            let kv = chat_attributes(&s, mcp);
+            attrs(s, &kv)
+        })
+        .collect()
+}
+
+/// The attributes of a [`chat_trace`] span.
+fn chat_attributes(s: &SpanRecord, mcp: bool) -> Vec<(&'static str, Value)> {
+    match s.span_id.as_str() {
+        "t1" => vec![
+            ("gen_ai.operation.name", json!("execute_tool")),
+            ("gen_ai.tool.name", json!("process_query")),
+        ],
+        "q2" | "r1" if mcp => vec![
+            ("mcp.method.name", json!("tools/call")),
+            ("gen_ai.tool.name", json!("search_documents")),
+            ("gen_ai.operation.name", json!("execute_tool")),
+            ("network.transport", json!("tcp")),
+            ("jsonrpc.request.id", json!("1")),
+            ("mcp.protocol.version", json!("2025-06-18")),
+        ],
+        "l2" => vec![
+            ("gen_ai.operation.name", json!("chat")),
+            ("gen_ai.usage.input_tokens", json!(100)),
+            ("gen_ai.usage.output_tokens", json!(50)),
+        ],
+        _ if s.name.starts_with("POST ") => vec![("http.request.method", json!("POST"))],
+        _ => vec![],
+    }
+}

@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use super::{T, pipeline, sp};
+use super::{T, chat_trace, pipeline, sp};
 use crate::receiver::{SpanKind, SpanStatus, StatusCode};
 use crate::tree::render;
 
@@ -64,7 +64,7 @@ fn renders_tree_lines() {
     assert_eq!(
         lines[9],
         "  trace 4bf92f35…: 8 spans, 4 services (gateway, llm-service, query-processor, \
-         retrieval), depth 5, 0 orphans, 1 error, 233 tokens (201 in / 32 out)"
+         retrieval), depth 5, 1 hop, 0 orphans, 1 error, 233 tokens (201 in / 32 out)"
     );
     assert!(!text.contains('\x1b'), "no ANSI escapes");
     assert_eq!(render(&spans), text, "deterministic");
@@ -88,7 +88,7 @@ fn renders_orphans_quoted_values_and_several_traces() {
         "{text}"
     );
     assert!(
-        blocks[0].ends_with("depth 1, 1 orphan, 0 errors, 0 tokens (0 in / 0 out)"),
+        blocks[0].ends_with("depth 1, 0 hops, 1 orphan, 0 errors, 0 tokens (0 in / 0 out)"),
         "{text}"
     );
     assert!(
@@ -97,4 +97,61 @@ fn renders_orphans_quoted_values_and_several_traces() {
         "{text}"
     );
     assert_eq!(render(&[]), "(no spans)");
+}
+
+#[test]
+fn renders_http_hops() {
+    let text = render(&chat_trace(false));
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 10 + 1, "header, spans, health");
+    // The tool's name is in the span name; no `gen_ai.tool.name` off MCP.
+    assert!(
+        lines[4].starts_with("        └─ [query-processor] INTERNAL execute_tool process_query "),
+        "{}",
+        lines[4]
+    );
+    assert!(lines[4].ends_with(" ms"), "{}", lines[4]);
+    assert_eq!(
+        lines[11],
+        "  trace 4bf92f35…: 10 spans, 4 services (gateway, llm-service, query-processor, \
+         retrieval), depth 7, 3 hops, 0 orphans, 0 errors, 150 tokens (100 in / 50 out)"
+    );
+}
+
+#[test]
+fn renders_an_mcp_hop_with_its_method_and_tool() {
+    let text = render(&chat_trace(true));
+    println!("{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 11 + 1, "header, spans, health");
+    let mcp = " ms  mcp.method.name=tools/call gen_ai.tool.name=search_documents";
+    let starts = [
+        (
+            5,
+            "           ├─ [query-processor] CLIENT tools/call search_documents ",
+        ),
+        (6, "           │  ├─ [retrieval] SERVER POST /mcp "),
+        (
+            7,
+            "           │  └─ [retrieval] SERVER tools/call search_documents ",
+        ),
+    ];
+    for (i, start) in starts {
+        assert!(
+            lines[i].starts_with(start),
+            "{:?} should start with {start:?}",
+            lines[i]
+        );
+    }
+    assert!(lines[5].ends_with(mcp), "{}", lines[5]);
+    assert!(lines[6].ends_with(" ms"), "{}", lines[6]);
+    assert!(lines[7].ends_with(mcp), "{}", lines[7]);
+    assert!(lines[4].ends_with(" ms"), "{}", lines[4]);
+    assert_eq!(
+        lines[12],
+        "  trace 4bf92f35…: 11 spans, 4 services (gateway, llm-service, query-processor, \
+         retrieval), depth 7, 3 hops (2 http, 1 mcp), 0 orphans, 0 errors, 150 tokens \
+         (100 in / 50 out)"
+    );
 }
