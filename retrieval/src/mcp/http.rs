@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde::de::IgnoredAny;
 use serde_json::json;
 
 use super::{McpServer, SearchDocuments, Transport};
@@ -61,6 +62,15 @@ pub async fn handle(
             return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, &message);
         }
     };
+    let is_post = request.method() == actix_web::http::Method::POST;
+    let sent_json = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if let (true, Err(err)) = (is_post, serde_json::from_slice::<IgnoredAny>(&bytes)) {
+        let message = format!("parse error: not a JSON-RPC message ({err})");
+        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, &message);
+    }
     let mut converted = http::Request::builder()
         .method(request.method().as_str())
         .uri(request.uri().to_string());
@@ -73,6 +83,22 @@ pub async fn handle(
 
     let (parts, body) = service.handle(converted).await.into_parts();
     let status = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    if refused_in_plain_text(&parts) {
+        // rmcp refuses some requests (no session, a `Host` not allowed) with
+        // a line of text; the caller gets it in the JSON-RPC error shape.
+        let text = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        // A JSON body that is no JSON-RPC message is a bad request, not a
+        // media type rmcp cannot read.
+        let status = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE if sent_json => StatusCode::BAD_REQUEST,
+            other => other,
+        };
+        return jsonrpc_error(status, -32600, String::from_utf8_lossy(&text).trim());
+    }
     let mut response = HttpResponse::build(status);
     for (name, value) in &parts.headers {
         response.append_header((name.as_str(), value.as_bytes()));
@@ -81,6 +107,15 @@ pub async fn handle(
         body.into_data_stream()
             .map(|chunk| chunk.map_err(|never| -> std::convert::Infallible { match never {} })),
     )
+}
+
+/// A refusal whose body is not JSON-RPC (JSON or an event stream).
+fn refused_in_plain_text(parts: &http::response::Parts) -> bool {
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE);
+    let content_type = content_type.and_then(|v| v.to_str().ok()).unwrap_or("");
+    let json_rpc = content_type.starts_with("application/json")
+        || content_type.starts_with("text/event-stream");
+    (parts.status.is_client_error() || parts.status.is_server_error()) && !json_rpc
 }
 
 /// The `Mcp-Session-Id` of the HTTP request that carried `context`'s

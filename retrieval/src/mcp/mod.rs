@@ -108,7 +108,9 @@ impl McpServer {
         // ── Context crosses the wire here (inbound, MCP) ── The parent is
         // the caller's context from `params._meta`, whatever the transport
         // said. With no valid `traceparent` it is empty: a new trace.
-        let _ = span.set_parent(propagation::extract_meta(&context.meta.0.0));
+        let caller = propagation::extract_meta(&context.meta.0.0);
+        propagation::record_baggage(&span, &caller);
+        let _ = span.set_parent(caller);
 
         let result = work.instrument(span.clone()).await;
         let error_type = match &result {

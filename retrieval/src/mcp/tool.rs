@@ -12,15 +12,15 @@
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolResult, ErrorData, JsonObject, ListResourcesResult, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    CallToolResult, ErrorData, Implementation, JsonObject, ListResourcesResult, ReadResourceResult,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shared::dialects;
 use shared::query;
 use shared::redact::Content;
-use shared::wire::{ErrorBody, RetrieveResponse};
+use shared::wire::{DEFAULT_TOP_K, ErrorBody, MAX_TOP_K, RetrieveResponse};
 use tracing::Span;
 
 use crate::chunker::Chunk;
@@ -82,8 +82,8 @@ impl SearchDocuments {
             "type": "object",
             "properties": {
                 "query": {"type": "string", "description": "What to search for"},
-                "top_k": {"type": "integer", "minimum": 1, "maximum": shared::wire::MAX_TOP_K,
-                          "description": "How many passages (default 5)"}
+                "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K,
+                          "default": DEFAULT_TOP_K, "description": "How many passages"}
             },
             "required": ["query"],
             "additionalProperties": false
@@ -141,7 +141,9 @@ impl SearchDocuments {
             .enable_tools()
             .enable_resources()
             .build();
-        ServerConfig::new(capabilities).with_instructions(
+        let mut info = ServerConfig::new(capabilities);
+        info.server_info = Implementation::new(crate::SERVICE_NAME, env!("CARGO_PKG_VERSION"));
+        info.with_instructions(
             "Call search_documents to find passages of the ragtrace corpus; \
              read corpus:/// resources for whole documents.",
         )

@@ -1,0 +1,308 @@
+//! Bad input to the MCP server gets a clear JSON-RPC error and breaks
+//! nothing: over Streamable HTTP (retrieval's `/mcp`) and over stdio
+//! (`ragtrace mcp`). A retrieval that fails is a tool error on both ends of
+//! the hop.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ragtrace::launcher::Service;
+use ragtrace::receiver::StatusCode;
+use serde_json::{Value, json};
+use support::{TestPipeline, assert_parent, span};
+use testkit::fake_qdrant::FakeQdrant;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const ACCEPT: (&str, &str) = ("accept", "application/json, text/event-stream");
+const VERSION: &str = "2025-06-18";
+
+/// One MCP POST to retrieval's `/mcp`: status, the JSON-RPC message (from a
+/// JSON body or the last `data:` event of an SSE body), the session id.
+async fn rpc(
+    app: &TestPipeline,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Value, Option<String>) {
+    let mut request = app
+        .client
+        .post(format!("{}/mcp", app.url(Service::Retrieval)))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(ACCEPT);
+    for header in headers {
+        request = request.insert_header(*header);
+    }
+    let mut response = request.send_body(body.to_owned()).await.expect("send");
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.body().limit(1 << 20).await.expect("body");
+    let text = String::from_utf8_lossy(&bytes);
+    let json = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:").map(str::trim).or(Some(line)))
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .last()
+        .unwrap_or(Value::Null);
+    (response.status().as_u16(), json, session)
+}
+
+fn call(id: u32, name: &str, arguments: Value) -> String {
+    let params = json!({"name": name, "arguments": arguments});
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params}).to_string()
+}
+
+fn initialize(id: u32) -> String {
+    let params = json!({"protocolVersion": VERSION, "capabilities": {},
+                        "clientInfo": {"name": "e2e", "version": "1"}});
+    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params}).to_string()
+}
+
+/// The JSON-RPC error of `answer`: its code and message.
+fn error(answer: &Value) -> (i64, String) {
+    let error = &answer["error"];
+    let code = error["code"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error: {answer}"));
+    (code, error["message"].as_str().unwrap().to_owned())
+}
+
+#[actix_web::test]
+async fn bad_requests_over_http_get_json_rpc_errors_and_break_nothing() {
+    let app = TestPipeline::start(&[]).await;
+    let query = call(1, "search_documents", json!({"query": "What is a span?"}));
+
+    // Refused before any session or handler: still JSON-RPC errors.
+    let (status, answer, _) = rpc(&app, &query, &[]).await;
+    assert_eq!((status, error(&answer).0), (400, -32600), "{answer}");
+    assert!(
+        error(&answer).1.contains("Session ID is required"),
+        "{answer}"
+    );
+    let (status, answer, _) = rpc(&app, "garbage{", &[]).await;
+    assert_eq!((status, error(&answer).0), (400, -32700), "{answer}");
+    let oversized = call(1, "search_documents", json!({"query": "a".repeat(300_000)}));
+    let (status, answer, _) = rpc(&app, &oversized, &[]).await;
+    assert_eq!((status, error(&answer).0), (413, -32600), "{answer}");
+    let (status, answer, _) = rpc(&app, "{}", &[]).await;
+    assert_eq!((status, error(&answer).0), (400, -32600), "{answer}");
+    let (status, answer, _) = rpc(&app, &initialize(0), &[("host", "evil.example")]).await;
+    assert_eq!((status, error(&answer).0), (403, -32600), "{answer}");
+
+    let (status, answer, session) = rpc(&app, &initialize(0), &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["result"]["serverInfo"]["name"], "retrieval");
+    let session = session.expect("a session id");
+    let in_session = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", VERSION),
+    ];
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let (status, _, _) = rpc(&app, &initialized.to_string(), &in_session).await;
+    assert_eq!(status, 202);
+
+    // Arguments the tool cannot start with: invalid params (-32602).
+    let bad_calls = [
+        (
+            call(2, "no_such_tool", json!({})),
+            "unknown tool: no_such_tool",
+        ),
+        (
+            call(3, "search_documents", json!({})),
+            "missing field `query`",
+        ),
+        (
+            call(4, "search_documents", json!({"query": 5})),
+            "invalid type: integer `5`",
+        ),
+        (
+            call(5, "search_documents", json!({"query": "x", "top_k": "3"})),
+            "invalid type",
+        ),
+        (
+            call(6, "search_documents", json!({"query": "x", "top_k": 99})),
+            "between 1 and 20",
+        ),
+        (
+            call(7, "search_documents", json!({"query": "x", "k": 1})),
+            "unknown field `k`",
+        ),
+        (call(8, "search_documents", json!({"query": "  "})), "query"),
+    ];
+    for (request, expected) in &bad_calls {
+        let (status, answer, _) = rpc(&app, request, &in_session).await;
+        assert_eq!(
+            (status, error(&answer).0),
+            (200, -32602),
+            "{request}: {answer}"
+        );
+        assert!(error(&answer).1.contains(expected), "{request}: {answer}");
+    }
+
+    // The failed call is an error span in the caller's trace.
+    let (trace_id, parent_id) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let traced = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+        "name": "no_such_tool", "arguments": {},
+        "_meta": {"traceparent": format!("00-{trace_id}-{parent_id}-01")}}});
+    let (_, answer, _) = rpc(&app, &traced.to_string(), &in_session).await;
+    assert_eq!(error(&answer).0, -32602);
+    let spans = app.trace(trace_id, 1).await;
+    let failed = span(&spans, "retrieval", "tools/call no_such_tool");
+    assert_eq!(failed.parent_span_id.as_deref(), Some(parent_id));
+    assert_eq!(failed.status.code, StatusCode::Error);
+    assert_eq!(failed.attr_str("error.type"), Some("-32602"));
+    assert_eq!(failed.attr_str("rpc.response.status_code"), Some("-32602"));
+
+    // Nothing broke: the session still answers, tools and resources.
+    let (_, answer, _) = rpc(&app, &query, &in_session).await;
+    let contexts = answer["result"]["structuredContent"]["contexts"].as_array();
+    assert_eq!(
+        contexts.map(Vec::len),
+        Some(4),
+        "the default top_k: {answer}"
+    );
+    let tools = json!({"jsonrpc": "2.0", "id": 13, "method": "tools/list"}).to_string();
+    let (_, answer, _) = rpc(&app, &tools, &in_session).await;
+    let tool = &answer["result"]["tools"][0];
+    assert_eq!(tool["name"], "search_documents", "{answer}");
+    assert_eq!(
+        tool["inputSchema"]["required"],
+        json!(["query"]),
+        "{answer}"
+    );
+    assert_eq!(
+        tool["outputSchema"]["required"],
+        json!(["contexts"]),
+        "{answer}"
+    );
+    let list = json!({"jsonrpc": "2.0", "id": 10, "method": "resources/list"}).to_string();
+    let (_, answer, _) = rpc(&app, &list, &in_session).await;
+    let uri = "corpus:///w3c-traceparent-header.md";
+    let resources = answer["result"]["resources"].as_array().unwrap();
+    assert!(resources.iter().any(|r| r["uri"] == uri), "{answer}");
+    let read = |id: u32, uri: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "resources/read", "params": {"uri": uri}})
+            .to_string()
+    };
+    let (_, answer, _) = rpc(&app, &read(11, uri), &in_session).await;
+    let text = answer["result"]["contents"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains("traceparent"), "{answer}");
+    let (_, answer, _) = rpc(&app, &read(12, "corpus:///nope.md"), &in_session).await;
+    assert_eq!(error(&answer).0, -32002, "{answer}");
+    app.assert_no_panics();
+}
+
+#[actix_web::test]
+async fn a_failed_search_is_a_tool_error_on_both_ends_of_the_hop() {
+    let mut qdrant = FakeQdrant::start();
+    let url = qdrant.url();
+    let app = TestPipeline::start(&[("QDRANT_URL", &url), ("RETRIEVAL_PROTOCOL", "mcp")]).await;
+    qdrant.stop();
+
+    let (status, body) = app.chat(json!({"query": "What is a span?"}), &[]).await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("retrieval") && message.contains("vector_store_unavailable"),
+        "{body}"
+    );
+    let spans = app.trace(body["trace_id"].as_str().unwrap(), 12).await;
+    let client = span(&spans, "query-processor", "tools/call search_documents");
+    let server = span(&spans, "retrieval", "tools/call search_documents");
+    assert_parent(server, client);
+    for end in [client, server] {
+        assert_eq!(end.status.code, StatusCode::Error, "{end:#?}");
+        assert_eq!(end.attr_str("error.type"), Some("tool_error"), "{end:#?}");
+    }
+    let search = span(&spans, "retrieval", "search ragtrace");
+    assert_eq!(
+        search.attr_str("error.type"),
+        Some("vector_store_unavailable")
+    );
+    app.assert_no_panics();
+}
+
+/// Send `line` to the server's stdin and read one line of its stdout.
+async fn exchange(
+    stdin: &mut tokio::process::ChildStdin,
+    stdout: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    line: &str,
+) -> Value {
+    stdin
+        .write_all(format!("{line}\n").as_bytes())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .expect("an answer within 20 s")
+        .unwrap()
+        .expect("a line");
+    serde_json::from_str(&answer).unwrap_or_else(|_| panic!("not JSON: {answer}"))
+}
+
+#[actix_web::test]
+async fn garbage_on_stdio_gets_a_parse_error_and_the_session_goes_on() {
+    let mut server = support::command("ragtrace")
+        .arg("mcp")
+        .env("OTEL_SDK_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start ragtrace mcp");
+    let mut stdin = server.stdin.take().unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
+
+    let answer = exchange(&mut stdin, &mut stdout, "this is not json").await;
+    assert_eq!(
+        (error(&answer).0, &answer["id"]),
+        (-32700, &Value::Null),
+        "{answer}"
+    );
+    let oversized = call(1, "search_documents", json!({"query": "a".repeat(300_000)}));
+    let answer = exchange(&mut stdin, &mut stdout, &oversized).await;
+    assert_eq!(error(&answer).0, -32600, "{answer}");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
+    let answer = exchange(&mut stdin, &mut stdout, &list).await;
+    assert_eq!(
+        (error(&answer).0, &answer["id"]),
+        (-32602, &json!(2)),
+        "before initialize: {answer}"
+    );
+
+    let answer = exchange(&mut stdin, &mut stdout, &initialize(3)).await;
+    assert_eq!(answer["result"]["protocolVersion"], VERSION, "{answer}");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    stdin
+        .write_all(format!("{initialized}\n").as_bytes())
+        .await
+        .unwrap();
+    let answer = exchange(&mut stdin, &mut stdout, r#"{"not": "json-rpc"}"#).await;
+    assert_eq!(error(&answer).0, -32600, "{answer}");
+    let answer = exchange(&mut stdin, &mut stdout, &call(4, "nope", json!({}))).await;
+    assert_eq!(
+        (error(&answer).0, &answer["id"]),
+        (-32602, &json!(4)),
+        "{answer}"
+    );
+    let query = call(
+        5,
+        "search_documents",
+        json!({"query": "What is a span?", "top_k": 1}),
+    );
+    let answer = exchange(&mut stdin, &mut stdout, &query).await;
+    let contexts = answer["result"]["structuredContent"]["contexts"].as_array();
+    assert_eq!(contexts.map(Vec::len), Some(1), "{answer}");
+
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("exits when stdin closes")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
