@@ -42,9 +42,9 @@ async fn rpc(
     let text = String::from_utf8_lossy(&bytes);
     let json = text
         .lines()
+        .rev()
         .filter_map(|line| line.strip_prefix("data:").map(str::trim).or(Some(line)))
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .last()
+        .find_map(|line| serde_json::from_str::<Value>(line).ok())
         .unwrap_or(Value::Null);
     (response.status().as_u16(), json, session)
 }
