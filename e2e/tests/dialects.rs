@@ -43,7 +43,14 @@ const VOLATILE: &[&str] = &[
     "busy_ns",
     "idle_ns",
     "gen_ai.response.time_to_first_chunk",
+    "mcp.session.id",
+    "jsonrpc.request.id",
 ];
+
+/// Keys the conventions define as strings, whose values may be digits:
+/// `jsonrpc.request.id` ("5"), and a JSON-RPC error code ("-32602") is
+/// not all digits anyway.
+const STRING_BY_CONVENTION: &[&str] = &["jsonrpc.request.id"];
 
 /// Longest value written out; longer content is cut (it is deterministic,
 /// but a snapshot full of passages would be unreadable).
@@ -112,11 +119,13 @@ fn render(title: &str, spans: &[SpanRecord]) -> String {
         );
         for (key, value) in &span.attributes {
             // tracing-opentelemetry exports unsigned span fields as their
-            // Debug text; every integer must arrive as an int.
+            // Debug text; every integer must arrive as an int, except the
+            // JSON-RPC ids and codes the conventions define as strings.
             assert!(
-                !value
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
+                STRING_BY_CONVENTION.contains(&key.as_str())
+                    || !value
+                        .as_str()
+                        .is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())),
                 "{key} on {} is a string of digits ({value}), not an int",
                 span.name
             );
@@ -132,6 +141,12 @@ fn render(title: &str, spans: &[SpanRecord]) -> String {
 }
 
 async fn check(name: &str, dialects: &str, capture: bool) {
+    check_with(name, dialects, capture, "http").await;
+}
+
+/// [`check`], with query-processor calling retrieval over `protocol`
+/// (`RETRIEVAL_PROTOCOL`: `http` or `mcp`).
+async fn check_with(name: &str, dialects: &str, capture: bool, protocol: &str) {
     let capture_value = if capture { "SPAN_ONLY" } else { "NO_CONTENT" };
     let app = TestPipeline::start(&[
         ("RAGTRACE_SPAN_DIALECTS", dialects),
@@ -139,6 +154,7 @@ async fn check(name: &str, dialects: &str, capture: bool) {
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
             capture_value,
         ),
+        ("RETRIEVAL_PROTOCOL", protocol),
     ])
     .await;
     let request = json!({
@@ -161,6 +177,9 @@ async fn check(name: &str, dialects: &str, capture: bool) {
     let mut snapshot = format!(
         "# RAGTRACE_SPAN_DIALECTS={dialects} OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT={capture_value}\n\n"
     );
+    if protocol != "http" {
+        snapshot = format!("# RETRIEVAL_PROTOCOL={protocol}\n{snapshot}");
+    }
     snapshot.push_str(&render("POST /chat", &chat));
     snapshot.push_str(&render("POST /chat/stream", &streamed));
     snapshot.push_str(&render("POST /chat with an empty query (422)", &rejected));
@@ -257,4 +276,25 @@ async fn genai_and_openinference_with_content() {
 #[actix_web::test]
 async fn every_dialect_with_content() {
     check("all-content", "genai,confident,openinference", true).await;
+}
+
+/// The MCP hop (`tools/call search_documents` in place of `POST /retrieve`,
+/// and the `initialize` that opens the session on the first request): its
+/// spans in every dialect, tool arguments and result as content.
+#[actix_web::test]
+async fn mcp_every_dialect_with_content() {
+    check_with(
+        "mcp-all-content",
+        "genai,confident,openinference",
+        true,
+        "mcp",
+    )
+    .await;
+}
+
+/// The MCP hop with the default dialects and capture off: no tool
+/// arguments or results anywhere.
+#[actix_web::test]
+async fn mcp_genai_and_confident() {
+    check_with("mcp-genai-confident", "genai,confident", false, "mcp").await;
 }

@@ -253,6 +253,25 @@ async fn offline_pipeline_exports_and_logs_no_personal_data() {
     assert_no_raw_logs(&app);
 }
 
+/// Over the MCP hop, the tool's arguments (the question) and its result
+/// (the passages) are content: redacted on both ends of the call.
+#[actix_web::test]
+async fn mcp_tool_arguments_and_results_export_and_log_no_personal_data() {
+    let corpus = Corpus::new("privacy-mcp");
+    let app = start(&corpus, &[("RETRIEVAL_PROTOCOL", "mcp".into())]).await;
+    for trace in &chat_both_ways(&app).await {
+        let spans = app.trace(trace, support::SPANS_PER_CHAT).await;
+        for (service, placeholder) in [("query-processor", "[EMAIL]"), ("retrieval", "[CARD]")] {
+            assert!(
+                placeholder_on(&spans, service, "tools/call search_documents", placeholder),
+                "{service}: {placeholder}"
+            );
+        }
+    }
+    assert_no_raw_values(&app.receiver.store.all());
+    assert_no_raw_logs(&app);
+}
+
 #[actix_web::test]
 async fn hosted_model_answers_and_errors_export_and_log_no_personal_data() {
     let fake = FakeOpenAi::start_with(FakeOpenAiConfig {

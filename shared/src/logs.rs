@@ -34,9 +34,17 @@ const DEFAULT_FILTER: &str = "info,h2=warn,hyper=warn,hyper_util=warn,reqwest=wa
 tonic=warn,tower=warn,opentelemetry=warn,opentelemetry_sdk=warn,opentelemetry_otlp=warn,\
 rmcp=warn";
 
-/// `RUST_LOG`, else [`DEFAULT_FILTER`].
+/// `RUST_LOG`, else [`DEFAULT_FILTER`]. rmcp logs every MCP message whole
+/// at `debug`, tool arguments and results included: unless `RUST_LOG` names
+/// rmcp itself, it stays at `warn`, so a debug log holds no content.
 pub(crate) fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+    match EnvFilter::try_from_default_env() {
+        Ok(filter) if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rmcp")) => {
+            filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
+        }
+        Ok(filter) => filter,
+        Err(_) => EnvFilter::new(DEFAULT_FILTER),
+    }
 }
 
 /// The layer that writes log lines to stderr: JSON lines with trace and span

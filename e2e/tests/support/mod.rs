@@ -234,10 +234,9 @@ impl TestPipeline {
 impl Drop for TestPipeline {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
-                "--- service logs ---\n{}",
-                self.logs.lock().unwrap().join("\n")
-            );
+            // A failed assertion may have poisoned the lock: print anyway.
+            let logs = self.logs.lock().unwrap_or_else(|err| err.into_inner());
+            eprintln!("--- service logs ---\n{}", logs.join("\n"));
         }
     }
 }

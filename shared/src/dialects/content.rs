@@ -18,8 +18,17 @@ use crate::redact::{Content, Passages};
 /// can embed hundreds; the SDK keeps 128 attributes per span).
 pub const MAX_RECORDED_EMBEDDING_TEXTS: usize = 16;
 
-/// What a span was given: the question, the prompt, the tool's argument.
+/// What a span was given: the question, the prompt.
 pub fn input(span: &Span, content: &Content) {
+    input_as(span, content, "text/plain");
+}
+
+/// What a span produced: the answer.
+pub fn output(span: &Span, content: &Content) {
+    output_as(span, content, "text/plain");
+}
+
+fn input_as(span: &Span, content: &Content, mime_type: &'static str) {
     let Some(text) = content.text() else { return };
     let dialects = Dialects::current();
     if dialects.confident {
@@ -27,12 +36,11 @@ pub fn input(span: &Span, content: &Content) {
     }
     if dialects.openinference {
         span.set_attribute(openinference::INPUT_VALUE, text.to_owned());
-        span.set_attribute(openinference::INPUT_MIME_TYPE, "text/plain");
+        span.set_attribute(openinference::INPUT_MIME_TYPE, mime_type);
     }
 }
 
-/// What a span produced: the answer.
-pub fn output(span: &Span, content: &Content) {
+fn output_as(span: &Span, content: &Content, mime_type: &'static str) {
     let Some(text) = content.text() else { return };
     let dialects = Dialects::current();
     if dialects.confident {
@@ -40,7 +48,7 @@ pub fn output(span: &Span, content: &Content) {
     }
     if dialects.openinference {
         span.set_attribute(openinference::OUTPUT_VALUE, text.to_owned());
-        span.set_attribute(openinference::OUTPUT_MIME_TYPE, "text/plain");
+        span.set_attribute(openinference::OUTPUT_MIME_TYPE, mime_type);
     }
 }
 
@@ -49,7 +57,7 @@ pub fn output(span: &Span, content: &Content) {
 pub fn tool_call_arguments(span: &Span, content: &Content) {
     let Some(text) = content.text() else { return };
     span.set_attribute(mcp::TOOL_CALL_ARGUMENTS, text.to_owned());
-    input(span, content);
+    input_as(span, content, "application/json");
 }
 
 /// A tool call's result, as JSON text: `gen_ai.tool.call.result`, and each
@@ -57,7 +65,7 @@ pub fn tool_call_arguments(span: &Span, content: &Content) {
 pub fn tool_call_result(span: &Span, content: &Content) {
     let Some(text) = content.text() else { return };
     span.set_attribute(mcp::TOOL_CALL_RESULT, text.to_owned());
-    output(span, content);
+    output_as(span, content, "application/json");
 }
 
 /// The whole request's input, on the agent span (`confident.trace.input`).
