@@ -306,3 +306,105 @@ async fn garbage_on_stdio_gets_a_parse_error_and_the_session_goes_on() {
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// retrieval again, on the address the pipeline gave it; ready on return.
+async fn restart_retrieval(app: &TestPipeline) -> tokio::process::Child {
+    let topology = app.pipeline.topology();
+    let child = support::command("retrieval")
+        .envs(topology.env_for(Service::Retrieval))
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", app.receiver.endpoint())
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("restart retrieval");
+    let ready = format!("{}/readyz", app.url(Service::Retrieval));
+    for _ in 0..200 {
+        if let Ok(response) = app.client.get(&ready).send().await
+            && response.status().is_success()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("retrieval not ready again within 10 s");
+}
+
+async fn stop_retrieval(app: &mut TestPipeline, restarted: Option<tokio::process::Child>) {
+    match restarted {
+        Some(mut child) => {
+            child.kill().await.unwrap();
+        }
+        None => {
+            app.pipeline
+                .stop(Service::Retrieval, Duration::from_secs(5))
+                .await
+                .expect("retrieval stops within 5 s, open MCP sessions and all");
+        }
+    }
+}
+
+/// retrieval restarts under an open MCP session: the next request opens a
+/// new session and succeeds. retrieval dead: a clean 502 naming the hop and
+/// an error span, never a hang.
+#[actix_web::test]
+async fn a_restarted_mcp_hop_gets_a_new_session_and_a_dead_one_is_a_502() {
+    let mut app = TestPipeline::start(&[("RETRIEVAL_PROTOCOL", "mcp")]).await;
+    let question = json!({"query": "What is a span?"});
+    let (status, body) = app.chat(question.clone(), &[]).await;
+    assert_eq!(status, 200, "{body}");
+
+    stop_retrieval(&mut app, None).await;
+    let restarted = restart_retrieval(&app).await;
+    let (status, body) = app.chat(question.clone(), &[]).await;
+    assert_eq!(status, 200, "the first request after a restart: {body}");
+    // The new retrieval answers the old session id with 404; the session
+    // is opened again inside the call, and the tree shows it there.
+    let spans = app.trace(body["trace_id"].as_str().unwrap(), 16).await;
+    let call = span(&spans, "query-processor", "tools/call search_documents");
+    assert_parent(span(&spans, "retrieval", "initialize"), call);
+    assert_parent(
+        span(&spans, "retrieval", "tools/call search_documents"),
+        call,
+    );
+    let tree = ragtrace::tree::health(&spans);
+    assert_eq!(
+        (tree.roots, tree.orphans),
+        (1, 0),
+        "{}",
+        ragtrace::tree::render(&spans)
+    );
+
+    stop_retrieval(&mut app, Some(restarted)).await;
+    let started = std::time::Instant::now();
+    let (status, body) = app.chat(question.clone(), &[]).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("retrieval"),
+        "{body}"
+    );
+    let spans = app.trace(body["trace_id"].as_str().unwrap(), 6).await;
+    let failed: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service_name == "query-processor" && s.attr_str("mcp.method.name").is_some())
+        .collect();
+    assert!(!failed.is_empty(), "{}", ragtrace::tree::render(&spans));
+    for call in failed {
+        assert_eq!(call.status.code, StatusCode::Error, "{call:#?}");
+        assert_eq!(
+            call.attr_str("error.type"),
+            Some("downstream_unavailable"),
+            "{call:#?}"
+        );
+    }
+
+    let _restarted = restart_retrieval(&app).await;
+    let (status, body) = app.chat(question, &[]).await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -17,42 +17,58 @@
 //! headers ([`transport`]), so retrieval's `POST /mcp` span joins the trace
 //! too, beside the MCP span.
 
+mod answer;
 mod transport;
 
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
 use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientConfig, ClientRequest, Implementation,
-    MetaObject, RequestMetaObject, ServerResult,
+    MetaObject, RequestMetaObject,
 };
-use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RunningService, ServiceError};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
 use shared::client::Downstream;
 use shared::dialects;
+use shared::error::ApiError;
 use shared::http::downstream_error::DownstreamError;
 use shared::metrics::mcp::{McpOperation, Side};
 use shared::redact::Content;
-use shared::wire::{ErrorBody, RetrieveResponse};
+use shared::wire::RetrieveResponse;
 use shared::{metrics, propagation, telemetry};
 use tokio::sync::Mutex;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use answer::Answer;
 use transport::TraceHeaders;
 
 pub const TOOL_NAME: &str = "search_documents";
 
-/// An MCP session with retrieval, opened on first use and again after it
-/// broke.
+/// MCP sessions with retrieval: one at a time, opened on first use and
+/// again after one broke.
 pub struct McpRetrieval {
     downstream: Downstream,
     url: String,
     http: TraceHeaders,
-    session: Mutex<Option<RunningService<RoleClient, ClientConfig>>>,
+    session: Mutex<Option<Session>>,
+}
+
+/// An open session, numbered so that a request forgets only the session it
+/// saw break, not a newer one another request opened meanwhile.
+struct Session {
+    number: u64,
+    running: RunningService<RoleClient, ClientConfig>,
+}
+
+/// What a call needs of the session it runs in.
+struct Opened {
+    number: u64,
+    peer: Peer<RoleClient>,
+    version: Option<String>,
 }
 
 impl McpRetrieval {
@@ -71,9 +87,21 @@ impl McpRetrieval {
         query: &str,
         top_k: u32,
     ) -> Result<RetrieveResponse, DownstreamError> {
-        let (peer, version) = self.connected().await?;
+        let opened = self.connected().await?;
+        let answer = self.call_tool(&opened, query, top_k).await;
+        if answer.session_broken {
+            // The next call opens a new session. (A server that restarted
+            // and no longer knows the session is handled inside rmcp: it
+            // opens a new one and sends the call again.)
+            self.forget(opened.number).await;
+        }
+        answer.result
+    }
+
+    /// One `tools/call`, in its CLIENT span.
+    async fn call_tool(&self, session: &Opened, query: &str, top_k: u32) -> Answer {
         let started = Instant::now();
-        let span = self.span("tools/call", Some(TOOL_NAME), version.as_deref());
+        let span = self.span("tools/call", Some(TOOL_NAME), session.version.as_deref());
         let arguments = json!({"query": query, "top_k": top_k});
         dialects::tool_call_arguments(&span, &Content::capture_with(|| arguments.to_string()));
         let request = CallToolRequestParams::new(TOOL_NAME)
@@ -86,31 +114,36 @@ impl McpRetrieval {
             .with_meta(RequestMetaObject(MetaObject(meta)));
 
         let answer = async {
-            let handle = peer.send_request_with_option(request, options).await?;
+            let handle = session
+                .peer
+                .send_request_with_option(request, options)
+                .await?;
             Span::current().record("jsonrpc.request.id", handle.id.to_string());
             handle.await_response().await
         }
         .instrument(span.clone())
         .await;
-        let (result, error_type) = self.outcome(answer).await;
-        match &result {
+        let answer = self.peer().answer(answer);
+        match &answer.result {
             Ok(found) => {
                 let text = || serde_json::to_string(found).unwrap_or_default();
                 dialects::tool_call_result(&span, &Content::capture_with(text));
             }
             Err(err) => {
-                let error_type = error_type.as_deref().unwrap_or(err_code(err));
+                span.record("rpc.response.status_code", answer.rpc_code.as_deref());
+                let error_type = answer.error_type.as_deref().unwrap_or(err.code());
                 telemetry::record_error(&span, error_type, &err.to_string());
             }
         }
-        self.record_duration(
+        let version = session.version.as_deref();
+        self.record(
             "tools/call",
             Some(TOOL_NAME),
-            &version,
-            &error_type,
+            version,
+            answer.error_type.as_deref(),
             started,
         );
-        result
+        answer
     }
 
     /// A CLIENT span for one MCP request (MCP semantic conventions).
@@ -134,157 +167,111 @@ impl McpRetrieval {
         span
     }
 
-    /// The open session's peer and protocol version, after opening one (in
-    /// its own `initialize` CLIENT span) if there is none.
-    async fn connected(&self) -> Result<(Peer<RoleClient>, Option<String>), DownstreamError> {
+    /// The open session, after opening one if there is none.
+    async fn connected(&self) -> Result<Opened, DownstreamError> {
         let mut session = self.session.lock().await;
-        if let Some(running) = session.as_ref().filter(|running| !running.is_closed()) {
-            return Ok((running.peer().clone(), protocol_version(running.peer())));
+        if let Some(open) = session.as_ref().filter(|s| !s.running.is_closed()) {
+            let peer = open.running.peer().clone();
+            let version = protocol_version(&peer);
+            return Ok(Opened {
+                number: open.number,
+                peer,
+                version,
+            });
         }
         let started = Instant::now();
         let span = self.span("initialize", None, None);
-        // The handshake's messages carry the `initialize` span's context.
+        let opened = self.open(&span).await;
+        let (result, version) = match opened {
+            Ok(running) => {
+                let peer = running.peer().clone();
+                let version = protocol_version(&peer);
+                span.record("mcp.protocol.version", version.as_deref());
+                let number = session.as_ref().map_or(0, |s| s.number + 1);
+                *session = Some(Session { number, running });
+                (
+                    Ok(Opened {
+                        number,
+                        peer,
+                        version: version.clone(),
+                    }),
+                    version,
+                )
+            }
+            Err(err) => {
+                telemetry::record_error(&span, err.code(), &err.to_string());
+                (Err(err), None)
+            }
+        };
+        let error_type = result.as_ref().err().map(ApiError::code);
+        self.record("initialize", None, version.as_deref(), error_type, started);
+        result
+    }
+
+    /// The `initialize` handshake, under `span`. The handshake's messages
+    /// carry its context, in `_meta` and in their HTTP headers.
+    async fn open(
+        &self,
+        span: &Span,
+    ) -> Result<RunningService<RoleClient, ClientConfig>, DownstreamError> {
         let meta = propagation::inject_meta(&span.context());
         let _handshake = self.http.during_handshake(&meta);
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new(crate::SERVICE_NAME, env!("CARGO_PKG_VERSION"));
         info.meta = Some(RequestMetaObject(MetaObject(meta)));
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone());
+        let http = self.http.clone();
         // The session runs in tasks of its own, spawned outside any span:
         // a task that held this request's span would keep it from ending.
-        let (http, config) = (
-            self.http.clone(),
-            StreamableHttpClientTransportConfig::with_uri(self.url.clone()),
-        );
         let open = tokio::spawn(async move {
             info.serve(StreamableHttpClientTransport::with_client(http, config))
                 .await
         });
-        let opened = tokio::time::timeout(self.downstream.timeout(), open).await;
-        let (result, error_type) = match opened {
-            Ok(Ok(Ok(running))) => {
-                let version = protocol_version(running.peer());
-                span.record("mcp.protocol.version", version.as_deref());
-                let peer = running.peer().clone();
-                *session = Some(running);
-                (Ok((peer, version)), None)
-            }
-            Ok(Ok(Err(err))) => (Err(self.unavailable(err.to_string())), None),
-            Ok(Err(join)) => (Err(self.unavailable(join.to_string())), None),
-            Err(_) => (Err(self.timed_out()), None),
-        };
-        if let Err(err) = &result {
-            telemetry::record_error(&span, err_code(err), &err.to_string());
-        }
-        let version = result.as_ref().ok().and_then(|(_, v)| v.clone());
-        let error_type = error_type.or(result.as_ref().err().map(|e| err_code(e).to_owned()));
-        self.record_duration("initialize", None, &version, &error_type, started);
-        result
-    }
-
-    /// What the answer means for the caller, and the span's `error.type`:
-    /// the JSON-RPC error code, `tool_error`, or a transport failure's code.
-    async fn outcome(
-        &self,
-        answer: Result<ServerResult, ServiceError>,
-    ) -> (Result<RetrieveResponse, DownstreamError>, Option<String>) {
-        let service = self.downstream.service();
-        match answer {
-            Ok(ServerResult::CallToolResult(result)) if result.is_error != Some(true) => {
-                let found = serde_json::from_value(result.structured_content.unwrap_or_default());
-                let invalid = |err: serde_json::Error| DownstreamError::InvalidResponse {
-                    service,
-                    reason: err.to_string(),
-                };
-                (found.map_err(invalid), None)
-            }
-            Ok(ServerResult::CallToolResult(result)) => {
-                let body = serde_json::from_value::<ErrorBody>(
-                    result.structured_content.unwrap_or_default(),
-                );
-                let err = DownstreamError::Status {
-                    service,
-                    status: StatusCode::BAD_GATEWAY,
-                    body: body.ok(),
-                };
-                (
-                    Err(err),
-                    Some(shared::attributes::mcp::TOOL_ERROR.to_owned()),
-                )
-            }
-            Ok(_) => {
-                let reason = "a tools/call answered with another result".to_owned();
-                (
-                    Err(DownstreamError::InvalidResponse { service, reason }),
-                    None,
-                )
-            }
-            Err(ServiceError::McpError(error)) => {
-                let code = error.code.0.to_string();
-                Span::current().record("rpc.response.status_code", code.as_str());
-                let body = ErrorBody {
-                    error: format!("jsonrpc_{}", error.code.0),
-                    message: error.message.to_string(),
-                    trace_id: telemetry::current_trace_id(),
-                };
-                let status = StatusCode::BAD_GATEWAY;
-                let err = DownstreamError::Status {
-                    service,
-                    status,
-                    body: Some(body),
-                };
-                (Err(err), Some(code))
-            }
-            Err(ServiceError::Timeout { .. }) => (Err(self.timed_out()), None),
-            Err(err) => {
-                // The session broke: the next call opens a new one.
-                self.session.lock().await.take();
-                (Err(self.unavailable(err.to_string())), None)
-            }
+        match tokio::time::timeout(self.downstream.timeout(), open).await {
+            Ok(Ok(Ok(running))) => Ok(running),
+            Ok(Ok(Err(err))) => Err(self.peer().unavailable(err.to_string())),
+            Ok(Err(join)) => Err(self.peer().unavailable(join.to_string())),
+            Err(_) => Err(self.peer().timed_out()),
         }
     }
 
-    fn record_duration(
+    /// Close session `number` if it is still the open one.
+    async fn forget(&self, number: u64) {
+        let mut session = self.session.lock().await;
+        if session.as_ref().is_some_and(|s| s.number == number) {
+            session.take();
+        }
+    }
+
+    fn peer(&self) -> answer::Peer<'_> {
+        answer::Peer {
+            service: self.downstream.service(),
+            url: &self.url,
+            timeout: self.downstream.timeout(),
+        }
+    }
+
+    /// `mcp.client.operation.duration`, with the span's attributes.
+    fn record(
         &self,
         method: &str,
         tool: Option<&str>,
-        version: &Option<String>,
-        error_type: &Option<String>,
+        version: Option<&str>,
+        error_type: Option<&str>,
         started: Instant,
     ) {
         let operation = McpOperation {
             method,
             tool,
-            protocol_version: version.as_deref(),
+            protocol_version: version,
             transport: "tcp",
-            error_type: error_type.as_deref(),
+            error_type,
         };
         metrics::mcp::record(Side::Client, &operation, started.elapsed());
-    }
-
-    fn unavailable(&self, reason: String) -> DownstreamError {
-        let service = self.downstream.service();
-        DownstreamError::Unavailable {
-            service,
-            url: self.url.clone(),
-            reason,
-        }
-    }
-
-    fn timed_out(&self) -> DownstreamError {
-        DownstreamError::Timeout {
-            service: self.downstream.service(),
-            url: self.url.clone(),
-            after: self.downstream.timeout(),
-        }
     }
 }
 
 fn protocol_version(peer: &Peer<RoleClient>) -> Option<String> {
     peer.peer_info()
         .map(|info| info.protocol_version.to_string())
-}
-
-fn err_code(err: &DownstreamError) -> &'static str {
-    use shared::error::ApiError;
-    err.code()
 }

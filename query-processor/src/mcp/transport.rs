@@ -6,16 +6,21 @@
 //! retrieval (`POST /mcp`) needs the same context in `traceparent` headers,
 //! or it starts a trace of its own. rmcp sends from a background task, where
 //! the request's span is not current, so [`TraceHeaders`] reads the context
-//! from the message itself. The handshake's messages (`initialize` and the
-//! `notifications/initialized` after it) use the headers of the span that
-//! opened the connection ([`TraceHeaders::during_handshake`]).
+//! from the message itself.
+//!
+//! The handshake's messages (`initialize` and the `notifications/initialized`
+//! after it) belong to the call that needs the session: while a session is
+//! being opened, the span that opens it ([`TraceHeaders::during_handshake`]);
+//! when rmcp re-opens one on its own (the server restarted and answered 404
+//! to the session id), the call that found out, which is the last one sent.
+//! rmcp replays the first `initialize` then, so its `_meta` is rewritten.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures_util::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{ClientJsonRpcMessage, ClientNotification, ClientRequest, JsonRpcMessage};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
     StreamableHttpResponseLimits,
@@ -31,47 +36,91 @@ type Result<T> = std::result::Result<T, StreamableHttpError<reqwest::Error>>;
 #[derive(Clone, Default)]
 pub struct TraceHeaders {
     client: reqwest::Client,
-    handshake: Arc<Mutex<Headers>>,
+    /// The context of the span opening a session, while it does.
+    handshake: Arc<Mutex<Option<Meta>>>,
+    /// The context of the last call sent.
+    last_call: Arc<Mutex<Meta>>,
 }
 
+type Meta = serde_json::Map<String, serde_json::Value>;
+
 impl TraceHeaders {
-    /// Use `headers` for messages without trace context until the returned
-    /// guard drops: while the connection is being opened.
-    pub fn during_handshake(&self, meta: &serde_json::Map<String, serde_json::Value>) -> Handshake {
-        *self.handshake.lock().expect("handshake lock") = headers_of(meta);
+    /// Send the handshake's messages in `meta`'s context until the returned
+    /// guard drops.
+    pub fn during_handshake(&self, meta: &Meta) -> Handshake {
+        *self.handshake.lock().expect("handshake lock") = Some(trace_keys(meta));
         Handshake(self.handshake.clone())
     }
 
-    fn with_trace_headers(&self, message: &ClientJsonRpcMessage, mut headers: Headers) -> Headers {
-        let wire = serde_json::to_value(message).unwrap_or_default();
-        let meta = wire
-            .pointer("/params/_meta")
-            .and_then(|meta| meta.as_object());
-        match meta.map(headers_of) {
-            Some(trace) if !trace.is_empty() => headers.extend(trace),
-            _ => headers.extend(self.handshake.lock().expect("handshake lock").clone()),
-        }
-        headers
+    /// The headers for `message`, whose `_meta` is made to agree with them.
+    fn trace_headers(&self, message: &mut ClientJsonRpcMessage) -> Headers {
+        let context = match handshake_meta(message) {
+            Some(meta) => {
+                let handshake = self.handshake.lock().expect("handshake lock").clone();
+                let context =
+                    handshake.unwrap_or_else(|| self.last_call.lock().expect("lock").clone());
+                if let Some(meta) = meta {
+                    meta.retain(|key, _| !MCP_META_KEYS.contains(&key.as_str()));
+                    meta.extend(context.clone());
+                }
+                context
+            }
+            None => {
+                let wire = serde_json::to_value(&*message).unwrap_or_default();
+                let meta = wire
+                    .pointer("/params/_meta")
+                    .and_then(|meta| meta.as_object());
+                let context = meta.map(trace_keys).unwrap_or_default();
+                if !context.is_empty() {
+                    *self.last_call.lock().expect("lock") = context.clone();
+                }
+                context
+            }
+        };
+        MCP_META_KEYS
+            .iter()
+            .filter_map(|key| {
+                let value = HeaderValue::from_str(context.get(*key)?.as_str()?).ok()?;
+                Some((HeaderName::from_static(key), value))
+            })
+            .collect()
     }
 }
 
-/// Clears the handshake headers when dropped.
-pub struct Handshake(Arc<Mutex<Headers>>);
+/// Clears the handshake context when dropped.
+pub struct Handshake(Arc<Mutex<Option<Meta>>>);
 
 impl Drop for Handshake {
     fn drop(&mut self) {
-        self.0.lock().expect("handshake lock").clear();
+        self.0.lock().expect("handshake lock").take();
     }
 }
 
-fn headers_of(meta: &serde_json::Map<String, serde_json::Value>) -> Headers {
-    MCP_META_KEYS
+fn trace_keys(meta: &Meta) -> Meta {
+    let keys = meta
         .iter()
-        .filter_map(|key| {
-            let value = HeaderValue::from_str(meta.get(*key)?.as_str()?).ok()?;
-            Some((HeaderName::from_static(key), value))
-        })
+        .filter(|(key, _)| MCP_META_KEYS.contains(&key.as_str()));
+    keys.map(|(key, value)| (key.clone(), value.clone()))
         .collect()
+}
+
+/// For a handshake message: `Some`, with the `_meta` of an `initialize`
+/// (`None` inside for `notifications/initialized`, which has none).
+fn handshake_meta(message: &mut ClientJsonRpcMessage) -> Option<Option<&mut Meta>> {
+    match message {
+        JsonRpcMessage::Request(request) => match &mut request.request {
+            ClientRequest::InitializeRequest(initialize) => {
+                let meta = initialize.params.meta.get_or_insert_with(Default::default);
+                Some(Some(&mut meta.0.0))
+            }
+            _ => None,
+        },
+        JsonRpcMessage::Notification(notification) => match notification.notification {
+            ClientNotification::InitializedNotification(_) => Some(None),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 impl StreamableHttpClient for TraceHeaders {
@@ -116,7 +165,8 @@ impl StreamableHttpClient for TraceHeaders {
     ) -> Result<StreamableHttpPostResponse> {
         // ── Context crosses the wire here (outbound, HTTP under MCP) ── the
         // message's own `_meta` context, as headers.
-        let headers = self.with_trace_headers(&message, headers);
+        let (mut message, mut headers) = (message, headers);
+        headers.extend(self.trace_headers(&mut message));
         self.client
             .post_message_with_response_limits(uri, message, session_id, auth, headers, limits)
             .await

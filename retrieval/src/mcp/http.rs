@@ -20,6 +20,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::de::IgnoredAny;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use super::{McpServer, SearchDocuments, Transport};
 
@@ -33,15 +34,38 @@ pub type McpHttpService = StreamableHttpService<McpServer, LocalSessionManager>;
 ///
 /// `allowed_hosts`: the `Host` values accepted (rmcp rejects others, against
 /// DNS rebinding); a compose network reaches retrieval as `retrieval:8080`.
+///
+/// Call it inside the runtime: it spawns the task that ends every session
+/// when the process is asked to stop.
 pub fn service(search: Arc<SearchDocuments>, allowed_hosts: &[String]) -> McpHttpService {
+    let sessions = CancellationToken::new();
+    end_sessions_on_shutdown(sessions.clone());
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts.iter().cloned())
-        .with_max_request_body_bytes(MAX_REQUEST_BYTES);
+        .with_max_request_body_bytes(MAX_REQUEST_BYTES)
+        .with_cancellation_token(sessions);
     StreamableHttpService::new(
         move || Ok(McpServer::new(search.clone(), Transport::Tcp)),
         Arc::new(LocalSessionManager::default()),
         config,
     )
+}
+
+/// On SIGINT or SIGTERM, end every MCP session. A session's client may hold
+/// an SSE stream open (`GET /mcp`), and actix's graceful shutdown would wait
+/// for it until its timeout.
+fn end_sessions_on_shutdown(sessions: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        sessions.cancel();
+    });
 }
 
 /// `POST`, `GET` and `DELETE /mcp`: hand the request to rmcp and stream its
