@@ -3,6 +3,9 @@
 //! - `ragtrace up`: run the whole pipeline locally, with a console trace view.
 //! - `ragtrace chat "question"`: ask the running pipeline.
 //! - `ragtrace bench`: what tracing costs (see `ragtrace::bench`).
+//! - `ragtrace ingest <dir>`: load a folder of documents into Qdrant.
+//! - `ragtrace mcp`: retrieval's MCP tool on stdin/stdout, for desktop MCP
+//!   hosts (see `retrieval::mcp`).
 //! - `ragtrace serve <service>`: run one service in this process (what `up`
 //!   spawns, once per service, so `cargo run -p ragtrace -- up` builds
 //!   everything it runs).

@@ -226,3 +226,58 @@ fn a_trace_state_changed_by_our_own_code_is_sent_as_the_sdk_holds_it() {
         );
     });
 }
+
+/// MCP carries the same three values in `params._meta` (SEP-414): what
+/// `extract_meta` reads is what `extract_context` reads from headers, and
+/// `inject_meta` writes what `inject_context` writes.
+#[test]
+fn mcp_meta_carries_the_same_context_as_headers() {
+    use serde_json::{Map, Value, json};
+    use shared::propagation::{extract_meta, inject_meta};
+    with_tracing(|| {
+        let meta: Map<String, Value> = serde_json::from_value(json!({
+            "traceparent": format!("00-{TRACE_ID}-{PARENT_ID}-01"),
+            "tracestate": "vendor=abc",
+            "baggage": "user_id=alice",
+            "progressToken": 7,
+        }))
+        .unwrap();
+        let cx = extract_meta(&meta);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), TRACE_ID);
+        assert_eq!(cx.span().span_context().span_id().to_string(), PARENT_ID);
+        assert!(cx.span().span_context().is_remote());
+
+        let out = inject_meta(&cx);
+        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["baggage", "traceparent", "tracestate"], "{out:?}");
+        assert_eq!(out["traceparent"], format!("00-{TRACE_ID}-{PARENT_ID}-01"));
+        assert_eq!(out["tracestate"], "vendor=abc");
+        assert_eq!(out["baggage"], "user_id=alice");
+        let mut headers = HeaderMap::new();
+        inject_context(&cx, &mut headers);
+        for key in ["traceparent", "tracestate", "baggage"] {
+            assert_eq!(out[key], header(&headers, key).unwrap(), "{key}");
+        }
+    });
+}
+
+/// A missing, malformed or non-string `traceparent` in `_meta` is no
+/// context: the callee starts a new trace, and nothing fails.
+#[test]
+fn malformed_mcp_meta_is_an_empty_context() {
+    use serde_json::{Map, Value, json};
+    use shared::propagation::extract_meta;
+    with_tracing(|| {
+        for meta in [
+            json!({}),
+            json!({"traceparent": "00-not-a-trace-01"}),
+            json!({"traceparent": 42}),
+            json!({"traceparent": format!("00-{TRACE_ID}-{PARENT_ID}-01\n")}),
+            json!({"tracestate": "vendor=abc"}),
+        ] {
+            let meta: Map<String, Value> = serde_json::from_value(meta.clone()).unwrap();
+            let cx = extract_meta(&meta);
+            assert!(!cx.span().span_context().is_valid(), "{meta:?}");
+        }
+    });
+}

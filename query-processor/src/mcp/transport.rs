@@ -33,7 +33,7 @@ type Result<T> = std::result::Result<T, StreamableHttpError<reqwest::Error>>;
 
 /// A reqwest client that adds each message's `_meta` trace context as HTTP
 /// headers.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TraceHeaders {
     client: reqwest::Client,
     /// The context of the span opening a session, while it does.
@@ -43,6 +43,18 @@ pub struct TraceHeaders {
 }
 
 type Meta = serde_json::Map<String, serde_json::Value>;
+
+impl Default for TraceHeaders {
+    fn default() -> Self {
+        let user_agent = concat!("ragtrace-query-processor/", env!("CARGO_PKG_VERSION"));
+        let client = reqwest::Client::builder().user_agent(user_agent).build();
+        Self {
+            client: client.unwrap_or_default(),
+            handshake: Arc::default(),
+            last_call: Arc::default(),
+        }
+    }
+}
 
 impl TraceHeaders {
     /// Send the handshake's messages in `meta`'s context until the returned
@@ -192,9 +204,16 @@ impl StreamableHttpClient for TraceHeaders {
         auth: Option<String>,
         headers: Headers,
     ) -> Result<BoxStream<'static, std::result::Result<Sse, SseError>>> {
-        self.client
-            .get_stream(uri, session_id, last_event_id, auth, headers)
-            .await
+        let limit = StreamableHttpResponseLimits::default().max_sse_event_size;
+        self.get_stream_with_max_sse_event_size(
+            uri,
+            session_id,
+            last_event_id,
+            auth,
+            headers,
+            limit,
+        )
+        .await
     }
 
     async fn get_stream_with_max_sse_event_size(
@@ -206,6 +225,14 @@ impl StreamableHttpClient for TraceHeaders {
         headers: Headers,
         max_sse_event_size: usize,
     ) -> Result<BoxStream<'static, std::result::Result<Sse, SseError>>> {
+        // No standalone stream (a `GET /mcp` without `Last-Event-ID`): the
+        // server sends query-processor nothing unasked, and the stream would
+        // be a span as long as the session, in a trace of its own. rmcp
+        // takes this answer as a server without one. Resuming a broken
+        // answer (`Last-Event-ID`) is still done.
+        if last_event_id.is_none() {
+            return Err(StreamableHttpError::ServerDoesNotSupportSse);
+        }
         self.client
             .get_stream_with_max_sse_event_size(
                 uri,

@@ -141,7 +141,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// One line:
 /// `trace 30020d70…: 13 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 9, 3 hops, 0 orphans, 0 errors, 586 tokens (471 in / 115 out)`.
-/// With MCP hops the hops are split: `4 hops (3 http, 1 mcp)`.
+/// With MCP hops the hops are split: `3 hops (2 http, 1 mcp)`.
 /// `, N roots` is added before the orphans when there is not exactly one root.
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -35,7 +35,7 @@
 //!
 //! The health line counts hops: a SERVER span called by a CLIENT span of the
 //! trace is an HTTP hop, a SERVER span with `mcp.method.name` an MCP hop
-//! (`4 hops (3 http, 1 mcp)`; the `POST /mcp` HTTP span under the MCP CLIENT
+//! (`3 hops (2 http, 1 mcp)`; the `POST /mcp` HTTP span under the MCP CLIENT
 //! span is its transport, not another hop). Above, only gateway →
 //! query-processor is one: retrieval and llm-service are called without a
 //! CLIENT span.

@@ -89,14 +89,19 @@ impl McpServer {
         let started = Instant::now();
         let tool = (method == "tools/call").then_some(target).flatten();
         let resource = (method == "resources/read").then_some(target).flatten();
-        let version = context.protocol_version().map(|v| v.to_string());
+        // The request's protocol version; an `initialize` records the one
+        // it agrees on, once it has (below).
+        let version = match method {
+            "initialize" => None,
+            _ => context.protocol_version().map(|v| v.to_string()),
+        };
         // MCP span: `{mcp.method.name} {target}`, or the method alone.
         let span = tracing::info_span!(
             "mcp server",
             otel.name = %target.map_or(method.to_owned(), |t| format!("{method} {t}")),
             otel.kind = "server",
             "mcp.method.name" = method,
-            "mcp.protocol.version" = version.as_deref(),
+            "mcp.protocol.version" = tracing::field::Empty,
             "mcp.session.id" = http::session_id(context).as_deref(),
             "jsonrpc.request.id" = %context.id,
             "network.transport" = self.transport.as_str(),
@@ -113,6 +118,8 @@ impl McpServer {
         let _ = span.set_parent(caller);
 
         let result = work.instrument(span.clone()).await;
+        let version = version.or_else(|| result.as_ref().ok()?.agreed_version());
+        span.record("mcp.protocol.version", version.as_deref());
         let error_type = match &result {
             Err(error) => {
                 let code = error.code.0.to_string();
@@ -208,6 +215,10 @@ trait Outcome {
     fn tool_error(&self) -> Option<String> {
         None
     }
+    /// The protocol version an `initialize` agreed on.
+    fn agreed_version(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Outcome for CallToolResponse {
@@ -220,7 +231,11 @@ impl Outcome for CallToolResponse {
         }
     }
 }
-impl Outcome for InitializeResult {}
+impl Outcome for InitializeResult {
+    fn agreed_version(&self) -> Option<String> {
+        Some(self.protocol_version.to_string())
+    }
+}
 impl Outcome for ListToolsResult {}
 impl Outcome for ListResourcesResult {}
 impl Outcome for ReadResourceResponse {}
