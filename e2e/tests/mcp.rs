@@ -72,9 +72,17 @@ async fn the_tool_call_stands_where_post_retrieve_stood_in_one_tree() {
     let initialize = span(&spans, "query-processor", "initialize");
     assert_eq!(initialize.kind, SpanKind::Client);
     assert_parent(span(&spans, "retrieval", "initialize"), initialize);
-    for handshake in spans.iter().filter(|s| s.name == "POST /mcp") {
-        assert_eq!(handshake.trace_id, initialize.trace_id);
-    }
+    // Its two HTTP requests (`initialize`, `notifications/initialized`)
+    // are its children too, by their headers; the call's is the call's.
+    let under = |parent: &SpanRecord| {
+        let posts = spans.iter().filter(|s| s.name == "POST /mcp");
+        posts
+            .filter(|s| s.parent_span_id.as_deref() == Some(&parent.span_id))
+            .count()
+    };
+    assert_eq!(under(initialize), 2, "{}", render(&spans));
+    let first_call = span(&spans, "query-processor", TOOL_SPAN);
+    assert_eq!(under(first_call), 1, "{}", render(&spans));
 
     // Later requests reuse it: the tree of an HTTP /chat, with the tool
     // call in place of `POST /retrieve`.
@@ -120,11 +128,9 @@ async fn the_tool_call_stands_where_post_retrieve_stood_in_one_tree() {
         server.attr_str("mcp.protocol.version")
     );
     assert_eq!(client.attr_str("server.address"), Some("127.0.0.1"));
-    assert!(
-        server
-            .attr_str("mcp.session.id")
-            .is_some_and(|id| !id.is_empty())
-    );
+    let session = server.attr_str("mcp.session.id");
+    assert!(session.is_some_and(|id| !id.is_empty()), "{server:#?}");
+    assert_eq!(client.attr_str("mcp.session.id"), session);
     // ...and the HTTP request's from its headers: both under the CLIENT span.
     assert_parent(span(&spans, "retrieval", "POST /mcp"), client);
     let retrieval = span(&spans, "retrieval", "retrieval ragtrace");

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ragtrace::launcher::Service;
 use ragtrace::receiver::StatusCode;
+use ragtrace::receiver::metrics::MetricPoint;
 use serde_json::{Value, json};
 use support::{TestPipeline, assert_parent, span};
 use testkit::fake_qdrant::FakeQdrant;
@@ -115,11 +116,15 @@ async fn bad_requests_over_http_get_json_rpc_errors_and_break_nothing() {
         ),
         (
             call(4, "search_documents", json!({"query": 5})),
-            "invalid type: integer `5`",
+            "`query`: invalid type: integer",
         ),
         (
-            call(5, "search_documents", json!({"query": "x", "top_k": "3"})),
-            "invalid type",
+            call(
+                5,
+                "search_documents",
+                json!({"query": "x", "top_k": "secret-3"}),
+            ),
+            "`top_k`: invalid type: string, expected u32",
         ),
         (
             call(6, "search_documents", json!({"query": "x", "top_k": 99})),
@@ -139,6 +144,8 @@ async fn bad_requests_over_http_get_json_rpc_errors_and_break_nothing() {
             "{request}: {answer}"
         );
         assert!(error(&answer).1.contains(expected), "{request}: {answer}");
+        // An argument is content: the error names it, never quotes it.
+        assert!(!error(&answer).1.contains("secret"), "{answer}");
     }
 
     // The failed call is an error span in the caller's trace.
@@ -149,7 +156,10 @@ async fn bad_requests_over_http_get_json_rpc_errors_and_break_nothing() {
     let (_, answer, _) = rpc(&app, &traced.to_string(), &in_session).await;
     assert_eq!(error(&answer).0, -32602);
     let spans = app.trace(trace_id, 1).await;
-    let failed = span(&spans, "retrieval", "tools/call no_such_tool");
+    // A tool the server does not have names no span: the name is the
+    // client's to choose, and span names must stay few.
+    let failed = span(&spans, "retrieval", "tools/call");
+    assert_eq!(failed.attr_str("gen_ai.tool.name"), Some("no_such_tool"));
     assert_eq!(failed.parent_span_id.as_deref(), Some(parent_id));
     assert_eq!(failed.status.code, StatusCode::Error);
     assert_eq!(failed.attr_str("error.type"), Some("-32602"));
@@ -193,6 +203,13 @@ async fn bad_requests_over_http_get_json_rpc_errors_and_break_nothing() {
     assert!(text.contains("traceparent"), "{answer}");
     let (_, answer, _) = rpc(&app, &read(12, "corpus:///nope.md"), &in_session).await;
     assert_eq!(error(&answer).0, -32002, "{answer}");
+    // A resource's URI is an attribute, not part of the span name.
+    let traced_read = json!({"jsonrpc": "2.0", "id": 14, "method": "resources/read", "params": {
+        "uri": uri, "_meta": {"traceparent": format!("00-{trace_id}-{parent_id}-01")}}});
+    rpc(&app, &traced_read.to_string(), &in_session).await;
+    let spans = app.trace(trace_id, 2).await;
+    let read_span = span(&spans, "retrieval", "resources/read");
+    assert_eq!(read_span.attr_str("mcp.resource.uri"), Some(uri));
     app.assert_no_panics();
 }
 
@@ -200,7 +217,12 @@ async fn bad_requests_over_http_get_json_rpc_errors_and_break_nothing() {
 async fn a_failed_search_is_a_tool_error_on_both_ends_of_the_hop() {
     let mut qdrant = FakeQdrant::start();
     let url = qdrant.url();
-    let app = TestPipeline::start(&[("QDRANT_URL", &url), ("RETRIEVAL_PROTOCOL", "mcp")]).await;
+    let app = TestPipeline::start(&[
+        ("QDRANT_URL", &url),
+        ("RETRIEVAL_PROTOCOL", "mcp"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+    ])
+    .await;
     qdrant.stop();
 
     let (status, body) = app.chat(json!({"query": "What is a span?"}), &[]).await;
@@ -223,6 +245,24 @@ async fn a_failed_search_is_a_tool_error_on_both_ends_of_the_hop() {
         search.attr_str("error.type"),
         Some("vector_store_unavailable")
     );
+    // And in both ends' duration metrics.
+    let failed = [
+        ("error.type", json!("tool_error")),
+        ("mcp.method.name", json!("tools/call")),
+    ];
+    let counted = |points: &[MetricPoint], service: &str, name: &str| {
+        points
+            .iter()
+            .any(|p| p.service_name == service && p.name == name && p.has_attributes(&failed))
+    };
+    app.receiver
+        .metrics
+        .wait_until(Duration::from_secs(20), |points| {
+            counted(points, "query-processor", "mcp.client.operation.duration")
+                && counted(points, "retrieval", "mcp.server.operation.duration")
+        })
+        .await
+        .unwrap_or_else(|points| panic!("no failed MCP durations: {points:#?}"));
     app.assert_no_panics();
 }
 
@@ -258,6 +298,12 @@ async fn garbage_on_stdio_gets_a_parse_error_and_the_session_goes_on() {
     let mut stdin = server.stdin.take().unwrap();
     let mut stdout = BufReader::new(server.stdout.take().unwrap()).lines();
 
+    // A notification before any request would end rmcp's session: dropped.
+    let early = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    stdin
+        .write_all(format!("{early}\n").as_bytes())
+        .await
+        .unwrap();
     let answer = exchange(&mut stdin, &mut stdout, "this is not json").await;
     assert_eq!(
         (error(&answer).0, &answer["id"]),

@@ -12,7 +12,8 @@
 //!
 //! The spans are opened in [`retriever`], [`embedder`] and [`vector_store`];
 //! the route only validates input. The same retriever also answers MCP
-//! tool calls ([`mcp`]), at `POST /mcp` and over stdio. On the embedded defaults the embedder is a
+//! tool calls ([`mcp`]), at `POST /mcp` and over stdio. On the embedded
+//! defaults the embedder is a
 //! deterministic feature-hashing model and the store an exact in-memory
 //! cosine index, both in-process, so their spans are INTERNAL. With
 //! `QDRANT_URL` the store is Qdrant, and with `EMBEDDINGS_BASE_URL` the

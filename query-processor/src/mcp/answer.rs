@@ -3,14 +3,14 @@
 //! `error.type` the CLIENT span records.
 
 use actix_web::http::StatusCode;
-use rmcp::model::ServerResult;
+use rmcp::model::{CallToolResult, ErrorData, ServerResult};
 use rmcp::service::ServiceError;
 use shared::error::ApiError;
 use shared::http::downstream_error::DownstreamError;
 use shared::wire::{ErrorBody, RetrieveResponse};
 
-/// Where the call went, for the errors that name it.
-pub(super) struct Peer<'a> {
+/// Where a call went, for the errors that name it.
+pub(super) struct Callee<'a> {
     pub service: &'static str,
     pub url: &'a str,
     pub timeout: std::time::Duration,
@@ -24,76 +24,87 @@ pub(super) struct Answer {
     pub error_type: Option<String>,
     /// The JSON-RPC error code, for `rpc.response.status_code`.
     pub rpc_code: Option<String>,
-    /// The session failed under the call (the server went away, or no
-    /// longer knows it): open a new one.
+    /// The session failed under the call: open a new one.
     pub session_broken: bool,
 }
 
-impl Peer<'_> {
+impl Answer {
+    fn failed(err: DownstreamError, error_type: Option<String>) -> Self {
+        let error_type = error_type.or_else(|| Some(err.code().to_owned()));
+        Self {
+            result: Err(err),
+            error_type,
+            rpc_code: None,
+            session_broken: false,
+        }
+    }
+}
+
+impl Callee<'_> {
     pub fn answer(&self, answer: Result<ServerResult, ServiceError>) -> Answer {
-        let service = self.service;
-        let (result, error_type, rpc_code, session_broken) = match answer {
-            Ok(ServerResult::CallToolResult(result)) if result.is_error != Some(true) => {
-                let found = serde_json::from_value(result.structured_content.unwrap_or_default());
-                let invalid = |err: serde_json::Error| DownstreamError::InvalidResponse {
-                    service,
-                    reason: err.to_string(),
-                };
-                (found.map_err(invalid), None, None, false)
+        match answer {
+            Ok(ServerResult::CallToolResult(result)) if result.is_error == Some(true) => {
+                self.tool_error(result)
             }
-            // A tool error carries retrieval's error body as structured content.
             Ok(ServerResult::CallToolResult(result)) => {
-                let body = result.structured_content.unwrap_or_default();
-                let body = serde_json::from_value::<ErrorBody>(body).ok();
-                let status = StatusCode::BAD_GATEWAY;
-                let tool_error = Some(shared::attributes::mcp::TOOL_ERROR.to_owned());
-                (
-                    Err(DownstreamError::Status {
-                        service,
-                        status,
-                        body,
-                    }),
-                    tool_error,
-                    None,
-                    false,
-                )
+                let found = serde_json::from_value(result.structured_content.unwrap_or_default());
+                match found {
+                    Ok(found) => Answer {
+                        result: Ok(found),
+                        error_type: None,
+                        rpc_code: None,
+                        session_broken: false,
+                    },
+                    Err(err) => Answer::failed(self.invalid(err.to_string()), None),
+                }
             }
-            Ok(_) => {
-                let reason = "a tools/call answered with another result".to_owned();
-                (
-                    Err(DownstreamError::InvalidResponse { service, reason }),
-                    None,
-                    None,
-                    false,
-                )
-            }
-            Err(ServiceError::McpError(error)) => {
-                let code = error.code.0.to_string();
-                let body = ErrorBody {
-                    error: format!("jsonrpc_{code}"),
-                    message: error.message.to_string(),
-                    trace_id: shared::telemetry::current_trace_id(),
-                };
-                let status = StatusCode::BAD_GATEWAY;
-                let err = DownstreamError::Status {
-                    service,
-                    status,
-                    body: Some(body),
-                };
-                (Err(err), Some(code.clone()), Some(code), false)
-            }
-            Err(ServiceError::Timeout { .. }) => (Err(self.timed_out()), None, None, false),
-            Err(err) => (Err(self.unavailable(err.to_string())), None, None, true),
+            Ok(_) => Answer::failed(self.invalid("another result than a tool's".into()), None),
+            Err(ServiceError::McpError(error)) => self.jsonrpc_error(error),
+            Err(ServiceError::Timeout { .. }) => Answer::failed(self.timed_out(), None),
+            Err(err) => Answer {
+                session_broken: true,
+                ..Answer::failed(self.unavailable(err.to_string()), None)
+            },
+        }
+    }
+
+    /// A tool result with `isError: true`: retrieval's error body is its
+    /// structured content.
+    fn tool_error(&self, result: CallToolResult) -> Answer {
+        let body = result.structured_content.unwrap_or_default();
+        let body = serde_json::from_value::<ErrorBody>(body).ok();
+        let status = StatusCode::BAD_GATEWAY;
+        let err = DownstreamError::Status {
+            service: self.service,
+            status,
+            body,
         };
-        let error_type = match &result {
-            Err(err) => error_type.or_else(|| Some(err.code().to_owned())),
-            Ok(_) => None,
+        Answer::failed(err, Some(shared::attributes::mcp::TOOL_ERROR.to_owned()))
+    }
+
+    fn jsonrpc_error(&self, error: ErrorData) -> Answer {
+        let code = error.code.0.to_string();
+        let body = ErrorBody {
+            error: format!("jsonrpc_{code}"),
+            message: error.message.to_string(),
+            trace_id: shared::telemetry::current_trace_id(),
+        };
+        let status = StatusCode::BAD_GATEWAY;
+        let err = DownstreamError::Status {
+            service: self.service,
+            status,
+            body: Some(body),
         };
         Answer {
-            result,
-            error_type,
-            rpc_code,
-            session_broken,
+            rpc_code: Some(code.clone()),
+            ..Answer::failed(err, Some(code))
+        }
+    }
+
+    fn invalid(&self, reason: String) -> DownstreamError {
+        DownstreamError::InvalidResponse {
+            service: self.service,
+            reason,
         }
     }
 

@@ -20,6 +20,8 @@
 mod answer;
 mod transport;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rmcp::ServiceExt;
@@ -27,7 +29,7 @@ use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientConfig, ClientRequest, Implementation,
     MetaObject, RequestMetaObject,
 };
-use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RunningService};
+use rmcp::service::{PeerRequestOptions, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
@@ -43,31 +45,29 @@ use tokio::sync::Mutex;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use answer::Answer;
-use transport::TraceHeaders;
+use answer::{Answer, Callee};
+use transport::ContextHeadersClient;
 
 pub const TOOL_NAME: &str = "search_documents";
+
+type Running = RunningService<RoleClient, ClientConfig>;
 
 /// MCP sessions with retrieval: one at a time, opened on first use and
 /// again after one broke.
 pub struct McpRetrieval {
     downstream: Downstream,
     url: String,
-    http: TraceHeaders,
+    http: ContextHeadersClient,
     session: Mutex<Option<Session>>,
+    sessions_opened: AtomicU64,
 }
 
-/// An open session, numbered so that a request forgets only the session it
-/// saw break, not a newer one another request opened meanwhile.
+/// An open session, numbered so that a call forgets only the session it
+/// saw break, not a newer one another call opened meanwhile.
+#[derive(Clone)]
 struct Session {
     number: u64,
-    running: RunningService<RoleClient, ClientConfig>,
-}
-
-/// What a call needs of the session it runs in.
-struct Opened {
-    number: u64,
-    peer: Peer<RoleClient>,
+    running: Arc<Running>,
     version: Option<String>,
 }
 
@@ -75,9 +75,10 @@ impl McpRetrieval {
     pub fn new(downstream: Downstream) -> Self {
         Self {
             url: format!("{}/mcp", downstream.base_url()),
+            http: ContextHeadersClient::new(downstream.timeout()),
             downstream,
-            http: TraceHeaders::default(),
             session: Mutex::new(None),
+            sessions_opened: AtomicU64::new(0),
         }
     }
 
@@ -87,21 +88,23 @@ impl McpRetrieval {
         query: &str,
         top_k: u32,
     ) -> Result<RetrieveResponse, DownstreamError> {
-        let opened = self.connected().await?;
-        let answer = self.call_tool(&opened, query, top_k).await;
+        let session = self.connected().await?;
+        let answer = self.call_tool(&session, query, top_k).await;
         if answer.session_broken {
-            // The next call opens a new session. (A server that restarted
+            // The next call opens a new session. (A retrieval that restarted
             // and no longer knows the session is handled inside rmcp: it
             // opens a new one and sends the call again.)
-            self.forget(opened.number).await;
+            self.forget(session.number).await;
         }
         answer.result
     }
 
     /// One `tools/call`, in its CLIENT span.
-    async fn call_tool(&self, session: &Opened, query: &str, top_k: u32) -> Answer {
+    async fn call_tool(&self, session: &Session, query: &str, top_k: u32) -> Answer {
         let started = Instant::now();
-        let span = self.span("tools/call", Some(TOOL_NAME), session.version.as_deref());
+        let version = session.version.as_deref();
+        let span = self.span("tools/call", Some(TOOL_NAME), version);
+        span.record("mcp.session.id", self.http.session_id());
         let arguments = json!({"query": query, "top_k": top_k});
         dialects::tool_call_arguments(&span, &Content::capture_with(|| arguments.to_string()));
         let request = CallToolRequestParams::new(TOOL_NAME)
@@ -113,17 +116,15 @@ impl McpRetrieval {
         let options = PeerRequestOptions::with_timeout(self.downstream.timeout())
             .with_meta(RequestMetaObject(MetaObject(meta)));
 
+        let peer = session.running.peer();
         let answer = async {
-            let handle = session
-                .peer
-                .send_request_with_option(request, options)
-                .await?;
+            let handle = peer.send_request_with_option(request, options).await?;
             Span::current().record("jsonrpc.request.id", handle.id.to_string());
             handle.await_response().await
         }
         .instrument(span.clone())
         .await;
-        let answer = self.peer().answer(answer);
+        let answer = self.callee().answer(answer);
         match &answer.result {
             Ok(found) => {
                 let text = || serde_json::to_string(found).unwrap_or_default();
@@ -135,14 +136,10 @@ impl McpRetrieval {
                 telemetry::record_error(&span, error_type, &err.to_string());
             }
         }
-        let version = session.version.as_deref();
-        self.record(
-            "tools/call",
-            Some(TOOL_NAME),
-            version,
-            answer.error_type.as_deref(),
-            started,
-        );
+        let (error_type, rpc_code) = (answer.error_type.as_deref(), answer.rpc_code.as_deref());
+        let operation =
+            self.operation("tools/call", Some(TOOL_NAME), version, error_type, rpc_code);
+        metrics::mcp::record(Side::Client, &operation, started.elapsed());
         answer
     }
 
@@ -154,6 +151,7 @@ impl McpRetrieval {
             otel.kind = "client",
             "mcp.method.name" = method,
             "mcp.protocol.version" = version,
+            "mcp.session.id" = tracing::field::Empty,
             "jsonrpc.request.id" = tracing::field::Empty,
             "network.transport" = "tcp",
             "gen_ai.operation.name" = tool.map(|_| "execute_tool"),
@@ -167,53 +165,48 @@ impl McpRetrieval {
         span
     }
 
-    /// The open session, after opening one if there is none.
-    async fn connected(&self) -> Result<Opened, DownstreamError> {
-        let mut session = self.session.lock().await;
-        if let Some(open) = session.as_ref().filter(|s| !s.running.is_closed()) {
-            let peer = open.running.peer().clone();
-            let version = protocol_version(&peer);
-            return Ok(Opened {
-                number: open.number,
-                peer,
-                version,
-            });
+    /// The open session, after opening one (in its own `initialize` CLIENT
+    /// span) if there is none. Waiting for another call that is opening
+    /// one counts against the timeout too.
+    async fn connected(&self) -> Result<Session, DownstreamError> {
+        let timeout = self.downstream.timeout();
+        let mut session = tokio::time::timeout(timeout, self.session.lock())
+            .await
+            .map_err(|_| self.callee().timed_out())?;
+        let open = session
+            .as_ref()
+            .filter(|s| !s.running.peer().is_transport_closed());
+        if let Some(open) = open {
+            return Ok(open.clone());
         }
         let started = Instant::now();
         let span = self.span("initialize", None, None);
-        let opened = self.open(&span).await;
-        let (result, version) = match opened {
-            Ok(running) => {
-                let peer = running.peer().clone();
-                let version = protocol_version(&peer);
-                span.record("mcp.protocol.version", version.as_deref());
-                let number = session.as_ref().map_or(0, |s| s.number + 1);
-                *session = Some(Session { number, running });
-                (
-                    Ok(Opened {
-                        number,
-                        peer,
-                        version: version.clone(),
-                    }),
-                    version,
-                )
+        let opened = self.open(&span).await.map(|running| Session {
+            number: self.sessions_opened.fetch_add(1, Ordering::Relaxed),
+            version: running
+                .peer()
+                .peer_info()
+                .map(|i| i.protocol_version.to_string()),
+            running: Arc::new(running),
+        });
+        match &opened {
+            Ok(new) => {
+                span.record("mcp.protocol.version", new.version.as_deref());
+                span.record("mcp.session.id", self.http.session_id());
+                *session = Some(new.clone());
             }
-            Err(err) => {
-                telemetry::record_error(&span, err.code(), &err.to_string());
-                (Err(err), None)
-            }
-        };
-        let error_type = result.as_ref().err().map(ApiError::code);
-        self.record("initialize", None, version.as_deref(), error_type, started);
-        result
+            Err(err) => telemetry::record_error(&span, err.code(), &err.to_string()),
+        }
+        let version = opened.as_ref().ok().and_then(|s| s.version.as_deref());
+        let failed = opened.as_ref().err().map(ApiError::code);
+        let operation = self.operation("initialize", None, version, failed, None);
+        metrics::mcp::record(Side::Client, &operation, started.elapsed());
+        opened
     }
 
     /// The `initialize` handshake, under `span`. The handshake's messages
     /// carry its context, in `_meta` and in their HTTP headers.
-    async fn open(
-        &self,
-        span: &Span,
-    ) -> Result<RunningService<RoleClient, ClientConfig>, DownstreamError> {
+    async fn open(&self, span: &Span) -> Result<Running, DownstreamError> {
         let meta = propagation::inject_meta(&span.context());
         let _handshake = self.http.during_handshake(&meta);
         let mut info = ClientConfig::default();
@@ -223,15 +216,19 @@ impl McpRetrieval {
         let http = self.http.clone();
         // The session runs in tasks of its own, spawned outside any span:
         // a task that held this request's span would keep it from ending.
-        let open = tokio::spawn(async move {
+        let mut open = tokio::spawn(async move {
             info.serve(StreamableHttpClientTransport::with_client(http, config))
                 .await
         });
-        match tokio::time::timeout(self.downstream.timeout(), open).await {
+        let callee = self.callee();
+        match tokio::time::timeout(self.downstream.timeout(), &mut open).await {
             Ok(Ok(Ok(running))) => Ok(running),
-            Ok(Ok(Err(err))) => Err(self.peer().unavailable(err.to_string())),
-            Ok(Err(join)) => Err(self.peer().unavailable(join.to_string())),
-            Err(_) => Err(self.peer().timed_out()),
+            Ok(Ok(Err(err))) => Err(callee.unavailable(err.to_string())),
+            Ok(Err(join)) => Err(callee.unavailable(join.to_string())),
+            Err(_) => {
+                open.abort();
+                Err(callee.timed_out())
+            }
         }
     }
 
@@ -243,35 +240,31 @@ impl McpRetrieval {
         }
     }
 
-    fn peer(&self) -> answer::Peer<'_> {
-        answer::Peer {
+    fn callee(&self) -> Callee<'_> {
+        Callee {
             service: self.downstream.service(),
             url: &self.url,
             timeout: self.downstream.timeout(),
         }
     }
 
-    /// `mcp.client.operation.duration`, with the span's attributes.
-    fn record(
-        &self,
-        method: &str,
-        tool: Option<&str>,
-        version: Option<&str>,
-        error_type: Option<&str>,
-        started: Instant,
-    ) {
-        let operation = McpOperation {
+    /// The attributes of `mcp.client.operation.duration`: the span's.
+    fn operation<'a>(
+        &'a self,
+        method: &'a str,
+        tool: Option<&'a str>,
+        version: Option<&'a str>,
+        error_type: Option<&'a str>,
+        rpc_code: Option<&'a str>,
+    ) -> McpOperation<'a> {
+        McpOperation {
             method,
             tool,
             protocol_version: version,
             transport: "tcp",
             error_type,
-        };
-        metrics::mcp::record(Side::Client, &operation, started.elapsed());
+            rpc_code,
+            server: Some((self.downstream.host(), self.downstream.port())),
+        }
     }
-}
-
-fn protocol_version(peer: &Peer<RoleClient>) -> Option<String> {
-    peer.peer_info()
-        .map(|info| info.protocol_version.to_string())
 }

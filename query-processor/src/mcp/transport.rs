@@ -5,18 +5,19 @@
 //! carries the message is a hop of its own, and its SERVER span at
 //! retrieval (`POST /mcp`) needs the same context in `traceparent` headers,
 //! or it starts a trace of its own. rmcp sends from a background task, where
-//! the request's span is not current, so [`TraceHeaders`] reads the context
-//! from the message itself.
+//! the request's span is not current, so [`ContextHeadersClient`] reads the
+//! context from the message itself.
 //!
 //! The handshake's messages (`initialize` and the `notifications/initialized`
 //! after it) belong to the call that needs the session: while a session is
-//! being opened, the span that opens it ([`TraceHeaders::during_handshake`]);
-//! when rmcp re-opens one on its own (the server restarted and answered 404
-//! to the session id), the call that found out, which is the last one sent.
-//! rmcp replays the first `initialize` then, so its `_meta` is rewritten.
+//! being opened, the span that opens it ([`ContextHeadersClient::during_handshake`]);
+//! when rmcp re-opens one on its own (retrieval restarted and answered 404
+//! to the session id), a call that got that 404. rmcp replays the first
+//! `initialize` then, so its `_meta` is rewritten to agree.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
@@ -29,34 +30,39 @@ use shared::propagation::MCP_META_KEYS;
 use sse_stream::Sse;
 
 type Headers = HashMap<HeaderName, HeaderValue>;
+type Meta = serde_json::Map<String, serde_json::Value>;
 type Result<T> = std::result::Result<T, StreamableHttpError<reqwest::Error>>;
 
-/// A reqwest client that adds each message's `_meta` trace context as HTTP
-/// headers.
+/// A reqwest client for rmcp that adds each message's `_meta` trace context
+/// as HTTP headers.
 #[derive(Clone)]
-pub struct TraceHeaders {
+pub struct ContextHeadersClient {
     client: reqwest::Client,
     /// The context of the span opening a session, while it does.
     handshake: Arc<Mutex<Option<Meta>>>,
-    /// The context of the last call sent.
-    last_call: Arc<Mutex<Meta>>,
+    /// The context of the last call whose session had expired.
+    expired_call: Arc<Mutex<Meta>>,
+    /// The `Mcp-Session-Id` the last message was sent in.
+    session_id: Arc<Mutex<Option<String>>>,
 }
 
-type Meta = serde_json::Map<String, serde_json::Value>;
-
-impl Default for TraceHeaders {
-    fn default() -> Self {
+impl ContextHeadersClient {
+    /// `timeout`: for connecting, and between reads of an answer.
+    pub fn new(timeout: Duration) -> Self {
         let user_agent = concat!("ragtrace-query-processor/", env!("CARGO_PKG_VERSION"));
-        let client = reqwest::Client::builder().user_agent(user_agent).build();
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .build();
         Self {
             client: client.unwrap_or_default(),
             handshake: Arc::default(),
-            last_call: Arc::default(),
+            expired_call: Arc::default(),
+            session_id: Arc::default(),
         }
     }
-}
 
-impl TraceHeaders {
     /// Send the handshake's messages in `meta`'s context until the returned
     /// guard drops.
     pub fn during_handshake(&self, meta: &Meta) -> Handshake {
@@ -64,38 +70,25 @@ impl TraceHeaders {
         Handshake(self.handshake.clone())
     }
 
-    /// The headers for `message`, whose `_meta` is made to agree with them.
-    fn trace_headers(&self, message: &mut ClientJsonRpcMessage) -> Headers {
-        let context = match handshake_meta(message) {
-            Some(meta) => {
-                let handshake = self.handshake.lock().expect("handshake lock").clone();
-                let context =
-                    handshake.unwrap_or_else(|| self.last_call.lock().expect("lock").clone());
-                if let Some(meta) = meta {
-                    meta.retain(|key, _| !MCP_META_KEYS.contains(&key.as_str()));
-                    meta.extend(context.clone());
-                }
-                context
-            }
-            None => {
-                let wire = serde_json::to_value(&*message).unwrap_or_default();
-                let meta = wire
-                    .pointer("/params/_meta")
-                    .and_then(|meta| meta.as_object());
-                let context = meta.map(trace_keys).unwrap_or_default();
-                if !context.is_empty() {
-                    *self.last_call.lock().expect("lock") = context.clone();
-                }
-                context
-            }
+    /// The session the last message was sent in (`mcp.session.id`).
+    pub fn session_id(&self) -> Option<String> {
+        self.session_id.lock().expect("session lock").clone()
+    }
+
+    /// The trace context `message` travels in; its `_meta` is made to agree.
+    fn context_of(&self, message: &mut ClientJsonRpcMessage) -> Meta {
+        let Some(meta) = handshake_meta(message) else {
+            let wire = serde_json::to_value(&*message).unwrap_or_default();
+            let meta = wire.pointer("/params/_meta").and_then(|m| m.as_object());
+            return meta.map(trace_keys).unwrap_or_default();
         };
-        MCP_META_KEYS
-            .iter()
-            .filter_map(|key| {
-                let value = HeaderValue::from_str(context.get(*key)?.as_str()?).ok()?;
-                Some((HeaderName::from_static(key), value))
-            })
-            .collect()
+        let handshake = self.handshake.lock().expect("handshake lock").clone();
+        let context = handshake.unwrap_or_else(|| self.expired_call.lock().expect("lock").clone());
+        if let Some(meta) = meta {
+            meta.retain(|key, _| !MCP_META_KEYS.contains(&key.as_str()));
+            meta.extend(context.clone());
+        }
+        context
     }
 }
 
@@ -113,6 +106,16 @@ fn trace_keys(meta: &Meta) -> Meta {
         .iter()
         .filter(|(key, _)| MCP_META_KEYS.contains(&key.as_str()));
     keys.map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+fn headers_of(context: &Meta) -> Headers {
+    MCP_META_KEYS
+        .iter()
+        .filter_map(|key| {
+            let value = HeaderValue::from_str(context.get(*key)?.as_str()?).ok()?;
+            Some((HeaderName::from_static(key), value))
+        })
         .collect()
 }
 
@@ -135,7 +138,7 @@ fn handshake_meta(message: &mut ClientJsonRpcMessage) -> Option<Option<&mut Meta
     }
 }
 
-impl StreamableHttpClient for TraceHeaders {
+impl StreamableHttpClient for ContextHeadersClient {
     type Error = reqwest::Error;
 
     async fn post_message(
@@ -177,11 +180,21 @@ impl StreamableHttpClient for TraceHeaders {
     ) -> Result<StreamableHttpPostResponse> {
         // ── Context crosses the wire here (outbound, HTTP under MCP) ── the
         // message's own `_meta` context, as headers.
-        let (mut message, mut headers) = (message, headers);
-        headers.extend(self.trace_headers(&mut message));
-        self.client
+        let mut message = message;
+        let context = self.context_of(&mut message);
+        let mut headers = headers;
+        headers.extend(headers_of(&context));
+        *self.session_id.lock().expect("session lock") = session_id.as_deref().map(str::to_owned);
+        let sent = self
+            .client
             .post_message_with_response_limits(uri, message, session_id, auth, headers, limits)
-            .await
+            .await;
+        if let (Err(StreamableHttpError::SessionExpired), false) = (&sent, context.is_empty()) {
+            // rmcp opens a new session and sends this call again: the
+            // handshake joins this call's trace.
+            *self.expired_call.lock().expect("lock") = context;
+        }
+        sent
     }
 
     async fn delete_session(

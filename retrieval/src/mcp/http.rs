@@ -79,7 +79,7 @@ pub async fn handle(
         Ok(Ok(bytes)) => bytes,
         Ok(Err(err)) => {
             let message = format!("could not read the request body: {err}");
-            return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, &message);
+            return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, &message);
         }
         Err(_) => {
             let message = format!("request body exceeds {MAX_REQUEST_BYTES} bytes");

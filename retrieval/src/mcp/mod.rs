@@ -74,21 +74,22 @@ impl McpServer {
         Self { search, transport }
     }
 
-    /// Run `work`, the answer to `method` (on `target`: the tool's name for
-    /// `tools/call`), inside the request's SERVER span.
-    async fn traced<T>(
+    /// Run `work`, the answer to `request`, inside its SERVER span.
+    async fn traced<T: Outcome>(
         &self,
-        method: &str,
-        target: Option<&str>,
+        request: Request<'_>,
         context: &RequestContext<RoleServer>,
         work: impl Future<Output = Result<T, ErrorData>>,
-    ) -> Result<T, ErrorData>
-    where
-        T: Outcome,
-    {
+    ) -> Result<T, ErrorData> {
         let started = Instant::now();
-        let tool = (method == "tools/call").then_some(target).flatten();
-        let resource = (method == "resources/read").then_some(target).flatten();
+        let Request {
+            method,
+            tool,
+            resource,
+        } = request;
+        // Only a tool this server has names the span (and the metric): a
+        // client could otherwise make a name per tool it invents.
+        let known_tool = tool.filter(|name| *name == TOOL_NAME);
         // The request's protocol version; an `initialize` records the one
         // it agrees on, once it has (below).
         let version = match method {
@@ -98,7 +99,7 @@ impl McpServer {
         // MCP span: `{mcp.method.name} {target}`, or the method alone.
         let span = tracing::info_span!(
             "mcp server",
-            otel.name = %target.map_or(method.to_owned(), |t| format!("{method} {t}")),
+            otel.name = %known_tool.map_or(method.to_owned(), |t| format!("{method} {t}")),
             otel.kind = "server",
             "mcp.method.name" = method,
             "mcp.protocol.version" = tracing::field::Empty,
@@ -120,27 +121,60 @@ impl McpServer {
         let result = work.instrument(span.clone()).await;
         let version = version.or_else(|| result.as_ref().ok()?.agreed_version());
         span.record("mcp.protocol.version", version.as_deref());
-        let error_type = match &result {
-            Err(error) => {
-                let code = error.code.0.to_string();
-                span.record("rpc.response.status_code", code.as_str());
-                telemetry::record_error(&span, &code, &error.message);
-                Some(code)
-            }
-            Ok(answer) => answer.tool_error().map(|message| {
-                telemetry::record_error(&span, mcp::TOOL_ERROR, &message);
-                mcp::TOOL_ERROR.to_owned()
-            }),
-        };
+        let (error_type, rpc_code) = record_outcome(&span, &result);
         let operation = McpOperation {
             method,
-            tool,
+            tool: known_tool,
             protocol_version: version.as_deref(),
             transport: self.transport.as_str(),
             error_type: error_type.as_deref(),
+            rpc_code: rpc_code.as_deref(),
+            server: None,
         };
         metrics::mcp::record(Side::Server, &operation, started.elapsed());
         result
+    }
+}
+
+/// What a request asks: its method, and the tool or resource it names.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    method: &'a str,
+    tool: Option<&'a str>,
+    resource: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    fn method(method: &'a str) -> Self {
+        Self {
+            method,
+            tool: None,
+            resource: None,
+        }
+    }
+}
+
+/// `error.type` and the span status of a failed request: the JSON-RPC
+/// error code (also `rpc.response.status_code`), or `tool_error` for a
+/// tool result with `isError: true`.
+fn record_outcome<T: Outcome>(
+    span: &tracing::Span,
+    result: &Result<T, ErrorData>,
+) -> (Option<String>, Option<String>) {
+    match result {
+        Err(error) => {
+            let code = error.code.0.to_string();
+            span.record("rpc.response.status_code", code.as_str());
+            telemetry::record_error(span, &code, &error.message);
+            (Some(code.clone()), Some(code))
+        }
+        Ok(answer) => match answer.tool_error() {
+            Some(message) => {
+                telemetry::record_error(span, mcp::TOOL_ERROR, &message);
+                (Some(mcp::TOOL_ERROR.to_owned()), None)
+            }
+            None => (None, None),
+        },
     }
 }
 
@@ -156,7 +190,13 @@ impl ServerHandler for McpServer {
     ) -> Result<InitializeResult, ErrorData> {
         context.peer.set_peer_info(request.clone());
         let negotiated = async { self.negotiate_initialize(&request) };
-        self.traced("initialize", None, &context, negotiated).await
+        self.traced(Request::method("initialize"), &context, negotiated)
+            .await
+    }
+
+    async fn ping(&self, context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+        self.traced(Request::method("ping"), &context, async { Ok(()) })
+            .await
     }
 
     async fn list_tools(
@@ -169,7 +209,8 @@ impl ServerHandler for McpServer {
                 SearchDocuments::tool(),
             ]))
         };
-        self.traced("tools/list", None, &context, tools).await
+        self.traced(Request::method("tools/list"), &context, tools)
+            .await
     }
 
     async fn call_tool(
@@ -179,8 +220,11 @@ impl ServerHandler for McpServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let call = self.search.call(&request.name, request.arguments.clone());
         let call = async { call.await.map(CallToolResponse::from) };
-        self.traced("tools/call", Some(&request.name), &context, call)
-            .await
+        let tool = Request {
+            tool: Some(&request.name),
+            ..Request::method("tools/call")
+        };
+        self.traced(tool, &context, call).await
     }
 
     async fn list_resources(
@@ -189,7 +233,7 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let resources = async { Ok(self.search.resources()) };
-        self.traced("resources/list", None, &context, resources)
+        self.traced(Request::method("resources/list"), &context, resources)
             .await
     }
 
@@ -203,8 +247,11 @@ impl ServerHandler for McpServer {
                 .read(&request.uri)
                 .map(ReadResourceResponse::from)
         };
-        self.traced("resources/read", Some(&request.uri), &context, read)
-            .await
+        let resource = Request {
+            resource: Some(&request.uri),
+            ..Request::method("resources/read")
+        };
+        self.traced(resource, &context, read).await
     }
 }
 
@@ -231,6 +278,7 @@ impl Outcome for CallToolResponse {
         }
     }
 }
+impl Outcome for () {}
 impl Outcome for InitializeResult {
     fn agreed_version(&self) -> Option<String> {
         Some(self.protocol_version.to_string())

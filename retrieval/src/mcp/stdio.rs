@@ -30,8 +30,8 @@ pub async fn serve(search: Arc<SearchDocuments>) -> anyhow::Result<()> {
         Ok(running) => {
             running.waiting().await?;
         }
-        // stdin closed before a session began: nothing to serve.
-        Err(err) => tracing::info!(error = %err, "MCP stdio session ended before it began"),
+        // stdin closed before any request: nothing to serve.
+        Err(err) => tracing::info!(error = %err, "MCP stdio: no session"),
     }
     pump.await??;
     Ok(())
@@ -61,11 +61,18 @@ async fn pump(
     });
 
     let mut stdin = BufReader::new(stdin);
-    let mut line = Vec::new();
+    let (mut line, mut session_began) = (Vec::new(), false);
     while read_line(&mut stdin, &mut line, MAX_LINE_BYTES).await? {
+        let message = message_kind(&line);
         match rejection(&line) {
             Some(error) => lines.send(error).await.map_err(std::io::Error::other)?,
+            // rmcp ends the session on a notification or a response before
+            // the first request: there is nothing to answer, so drop it.
+            None if !session_began && message == Kind::Unasked => {
+                tracing::warn!("MCP stdio: a notification or response before any request, dropped");
+            }
             None => {
+                session_began |= message == Kind::Request;
                 line.push(b'\n');
                 to_rmcp.write_all(&line).await?;
             }
@@ -76,6 +83,30 @@ async fn pump(
     drop(lines);
     relay.await.map_err(std::io::Error::other)??;
     writer.await.map_err(std::io::Error::other)?
+}
+
+/// What a line is, as far as the start of a session goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    /// A JSON-RPC request: it gets an answer.
+    Request,
+    /// A notification or a response: it gets none.
+    Unasked,
+    /// Anything else (rmcp answers what is not JSON-RPC).
+    Other,
+}
+
+fn message_kind(line: &[u8]) -> Kind {
+    let Ok(serde_json::Value::Object(message)) = serde_json::from_slice(line) else {
+        return Kind::Other;
+    };
+    let has = |key: &str| message.contains_key(key);
+    match (has("method"), has("id")) {
+        (true, true) => Kind::Request,
+        (true, false) => Kind::Unasked,
+        _ if has("result") || has("error") => Kind::Unasked,
+        _ => Kind::Other,
+    }
 }
 
 /// The JSON-RPC error a line gets instead of reaching rmcp, if any.
@@ -134,5 +165,61 @@ async fn read_line(
         if done {
             return Ok(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<Vec<u8>> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let (mut line, mut out) = (Vec::new(), Vec::new());
+        while read_line(&mut reader, &mut line, max).await.unwrap() {
+            out.push(line.clone());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_at_newlines_and_long_ones_cut_after_max_plus_one() {
+        let read = lines(b"ab\n\nlonger line\nlast", 5).await;
+        let read: Vec<&[u8]> = read.iter().map(Vec::as_slice).collect();
+        assert_eq!(read, [&b"ab"[..], b"", b"longer", b"last"]);
+    }
+
+    #[test]
+    fn only_what_rmcp_would_skip_is_answered_here() {
+        let error = |line: &[u8]| {
+            let answer: serde_json::Value = serde_json::from_slice(&rejection(line)?).unwrap();
+            assert_eq!(answer["id"], serde_json::Value::Null);
+            answer["error"]["code"].as_i64()
+        };
+        assert_eq!(error(b"not json"), Some(-32700));
+        assert_eq!(error(br#"{"jsonrpc":"2.0","id":1,"#), Some(-32700));
+        assert_eq!(error(&[b'x'; MAX_LINE_BYTES + 1]), Some(-32600));
+        // JSON that is no JSON-RPC message is rmcp's to answer (-32600).
+        assert_eq!(error(br#"{"not":"json-rpc"}"#), None);
+        assert_eq!(error(br#"{"jsonrpc":"2.0","method":"ping","id":1}"#), None);
+        assert_eq!(error(b"  "), None);
+    }
+
+    #[test]
+    fn notifications_and_responses_are_told_from_requests() {
+        let kind = |line: &str| message_kind(line.as_bytes());
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#),
+            Kind::Request
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Kind::Unasked
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            Kind::Unasked
+        );
+        assert_eq!(kind(r#"{"not":"json-rpc"}"#), Kind::Other);
+        assert_eq!(kind("[1,2]"), Kind::Other);
     }
 }

@@ -5,9 +5,14 @@
 //! SERVER span. Its arguments and result are content: recorded, redacted,
 //! only under content capture.
 //!
-//! Bad arguments are JSON-RPC errors (`-32602`, invalid params), as the MCP
-//! specification asks for a call the tool cannot even start; a retrieval
-//! that fails (the store is down) is a tool result with `isError: true`.
+//! A call the tool cannot start (an unknown tool, arguments missing or
+//! mistyped, a value out of bounds) is a JSON-RPC error: `-32602`, invalid
+//! params, naming the argument but never quoting its value (that would be
+//! content). The 2025-11-25 specification (SEP-1303) also allows argument
+//! errors as tool results with `isError: true`, so a model can read them
+//! and try again; this tool's callers are programs, which act on a code. A
+//! retrieval that fails (the store is down) is a tool result with
+//! `isError: true`.
 
 use std::sync::Arc;
 
@@ -109,28 +114,33 @@ impl SearchDocuments {
         let span = Span::current();
         let arguments = Value::Object(arguments.unwrap_or_default());
         dialects::tool_call_arguments(&span, &Content::capture_with(|| arguments.to_string()));
-        let args: SearchArgs = serde_json::from_value(arguments).map_err(|err| {
-            ErrorData::invalid_params(format!("invalid arguments for {TOOL_NAME}: {err}"), None)
+        let args: SearchArgs = serde_path_to_error::deserialize(arguments).map_err(|err| {
+            let message = format!(
+                "invalid arguments for {TOOL_NAME}: {}",
+                without_values(&err)
+            );
+            ErrorData::invalid_params(message, None)
         })?;
         let invalid = |err: query::QueryError| ErrorData::invalid_params(err.to_string(), None);
         let query = query::validate(&args.query).map_err(invalid)?;
         let top_k = query::top_k(args.top_k).map_err(invalid)?;
 
-        let result = match self.retriever.retrieve(&query, top_k as usize).await {
-            Ok(contexts) => CallToolResult::structured(json!(RetrieveResponse {
-                contexts,
-                embedder: self.retriever.embedder_name(),
-                data_source: self.retriever.collection().to_owned(),
-            })),
-            Err(err) => CallToolResult::structured_error(json!(ErrorBody {
+        match self.retriever.retrieve(&query, top_k as usize).await {
+            Ok(contexts) => {
+                let found = json!(RetrieveResponse {
+                    contexts,
+                    embedder: self.retriever.embedder_name(),
+                    data_source: self.retriever.collection().to_owned(),
+                });
+                dialects::tool_call_result(&span, &Content::capture_with(|| found.to_string()));
+                Ok(CallToolResult::structured(found))
+            }
+            Err(err) => Ok(CallToolResult::structured_error(json!(ErrorBody {
                 error: error_code(&err).to_owned(),
                 message: err.to_string(),
                 trace_id: shared::telemetry::current_trace_id(),
-            })),
-        };
-        let text = result.structured_content.as_ref().map(Value::to_string);
-        dialects::tool_call_result(&span, &Content::capture_with(|| text.unwrap_or_default()));
-        Ok(result)
+            }))),
+        }
     }
 }
 
@@ -175,7 +185,8 @@ impl SearchDocuments {
         ListResourcesResult::with_all_items(resources.collect())
     }
 
-    /// `resources/read`: a document's text.
+    /// `resources/read`: a document's text, as its passages were indexed
+    /// (whitespace collapsed, headings left out), one paragraph each.
     pub fn read(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
         let source = uri.strip_prefix(RESOURCE_SCHEME);
         let Some(doc) = self
@@ -194,7 +205,7 @@ impl SearchDocuments {
 }
 
 /// The text of a tool result with `isError: true`: the `message` of its
-/// structured error, else its text content.
+/// structured error, else that the tool failed.
 pub(crate) fn error_message(result: &CallToolResult) -> String {
     let structured = result.structured_content.as_ref();
     match structured
@@ -210,5 +221,25 @@ fn as_object(value: Value) -> JsonObject {
     match value {
         Value::Object(object) => object,
         _ => unreachable!("a JSON object literal"),
+    }
+}
+
+/// A deserialization error, said without the value it is about: where
+/// (`top_k`), and what was wrong (`invalid type: string, expected u32`).
+/// serde quotes the value (`string "3"`), and an argument is content.
+fn without_values(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    let message = err.inner().to_string();
+    let message = match message.split_once(": ") {
+        Some((what @ ("invalid type" | "invalid value"), rest)) => {
+            let (found, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, "?"));
+            let kind = found.split(' ').next().unwrap_or(found);
+            format!("{what}: {kind}, expected {expected}")
+        }
+        _ => message,
+    };
+    match path.as_str() {
+        "." => message,
+        _ => format!("`{path}`: {message}"),
     }
 }

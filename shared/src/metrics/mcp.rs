@@ -5,8 +5,9 @@
 //! Both are histograms in seconds, with the conventions' advisory buckets,
 //! and the attributes of the request's span: `mcp.method.name`,
 //! `gen_ai.tool.name` and `gen_ai.operation.name` for a tool call,
-//! `mcp.protocol.version`, `network.transport` and, when it failed,
-//! `error.type`.
+//! `mcp.protocol.version`, `network.transport`, on the client
+//! `server.address` and `server.port`, and, when it failed, `error.type`
+//! and (for a JSON-RPC error) `rpc.response.status_code`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use opentelemetry::metrics::Histogram;
 use opentelemetry::{InstrumentationScope, KeyValue, global};
 
 use super::METER_NAME;
-use crate::attributes::{error, gen_ai, mcp};
+use crate::attributes::{error, gen_ai, http, mcp};
 
 pub const CLIENT_OPERATION_DURATION: &str = "mcp.client.operation.duration";
 pub const SERVER_OPERATION_DURATION: &str = "mcp.server.operation.duration";
@@ -33,17 +34,22 @@ pub enum Side {
 }
 
 /// One finished MCP request, described by the attributes its metric carries:
-/// the same values as on its span.
+/// the same values as on its span, except content and ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct McpOperation<'a> {
     pub method: &'a str,
-    /// `gen_ai.tool.name`, for `tools/call`.
+    /// `gen_ai.tool.name`, for a `tools/call` of a tool the server has (a
+    /// client could otherwise make a series per name it invents).
     pub tool: Option<&'a str>,
     pub protocol_version: Option<&'a str>,
     /// `tcp` or `pipe`.
     pub transport: &'a str,
     /// `error.type`: set exactly when the request failed.
     pub error_type: Option<&'a str>,
+    /// `rpc.response.status_code`: the JSON-RPC error code, when there was one.
+    pub rpc_code: Option<&'a str>,
+    /// `server.address` and `server.port`, on the client side.
+    pub server: Option<(&'a str, u16)>,
 }
 
 impl McpOperation<'_> {
@@ -61,6 +67,16 @@ impl McpOperation<'_> {
         }
         if let Some(error_type) = self.error_type {
             attributes.push(KeyValue::new(error::TYPE, error_type.to_owned()));
+        }
+        if let Some(code) = self.rpc_code {
+            attributes.push(KeyValue::new(
+                mcp::RPC_RESPONSE_STATUS_CODE,
+                code.to_owned(),
+            ));
+        }
+        if let Some((address, port)) = self.server {
+            attributes.push(KeyValue::new(http::SERVER_ADDRESS, address.to_owned()));
+            attributes.push(KeyValue::new(http::SERVER_PORT, i64::from(port)));
         }
         attributes
     }
