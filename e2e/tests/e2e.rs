@@ -67,6 +67,10 @@ async fn one_chat_is_one_trace_tree_across_four_services() {
         )
         .await;
     assert_answer(status, &body);
+    assert!(
+        body.get("trace_url").is_none(),
+        "no TRACE_UI_URL, no link: {body}"
+    );
     let spans = app
         .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
         .await;

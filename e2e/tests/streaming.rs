@@ -107,6 +107,10 @@ async fn offline_stream_is_one_trace_with_streaming_attributes() {
     let app = TestPipeline::start(&[
         ("GENERATOR_STREAM_DELAY_MS", "2"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
+        (
+            "TRACE_UI_URL",
+            "http://localhost:16686/trace/{trace_id}?uiFind=1",
+        ),
     ])
     .await;
 
@@ -118,6 +122,12 @@ async fn offline_stream_is_one_trace_with_streaming_attributes() {
         .stream_chat(json!({"query": QUESTION, "tags": ["beta"]}))
         .await;
     assert_eq!(streamed.status, 200);
+    // Both name their trace in the UI TRACE_UI_URL describes.
+    let link = |trace_id: &str| format!("http://localhost:16686/trace/{trace_id}?uiFind=1");
+    let whole_id = whole["trace_id"].as_str().unwrap();
+    assert_eq!(whole["trace_url"], link(whole_id), "{whole}");
+    let done = streamed.done();
+    assert_eq!(done.trace_url, done.trace_id.as_deref().map(link));
     assert!(
         streamed.content_type.starts_with("text/event-stream"),
         "{}",

@@ -21,6 +21,21 @@ pub struct Settings {
     pub trust_incoming_context: bool,
     /// `GATEWAY_API_KEY`: when set, `/chat` requires `Authorization: Bearer <key>`.
     pub api_key: Option<Secret>,
+    /// `TRACE_UI_URL`: where a trace can be seen, as a template with
+    /// `{trace_id}` (or a prefix the id is appended to), e.g.
+    /// `http://localhost:16686/trace/{trace_id}` for Jaeger.
+    pub trace_ui_url: Option<String>,
+}
+
+impl Settings {
+    /// The link to `trace_id` in the trace UI, if one is configured.
+    pub fn trace_url(&self, trace_id: &str) -> Option<String> {
+        let template = self.trace_ui_url.as_deref()?;
+        Some(match template.contains("{trace_id}") {
+            true => template.replace("{trace_id}", trace_id),
+            false => format!("{template}{trace_id}"),
+        })
+    }
 }
 
 impl Settings {
@@ -35,6 +50,7 @@ impl Settings {
             environment: config::env_string("DEPLOYMENT_ENVIRONMENT", "development"),
             trust_incoming_context: config::env_or("GATEWAY_TRUST_INCOMING_CONTEXT", true)?,
             api_key: config::env_opt("GATEWAY_API_KEY").map(Secret::new),
+            trace_ui_url: config::env_opt("TRACE_UI_URL"),
         })
     }
 }

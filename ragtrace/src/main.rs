@@ -281,6 +281,9 @@ async fn chat(args: ChatArgs) -> anyhow::Result<()> {
         "\nmodel {} · {} input / {} output tokens\ntrace {}",
         answer.model, answer.usage.input_tokens, answer.usage.output_tokens, answer.trace_id
     );
+    if let Some(url) = answer.trace_url {
+        println!("{url}");
+    }
     Ok(())
 }
 
@@ -333,6 +336,9 @@ async fn chat_stream(url: &str, request: &ChatRequest) -> anyhow::Result<()> {
                         done.usage.output_tokens,
                         done.trace_id.unwrap_or_default()
                     );
+                    if let Some(url) = done.trace_url {
+                        println!("{url}");
+                    }
                     return Ok(());
                 }
                 StreamEvent::Error(body) => {

@@ -33,6 +33,9 @@ pub struct ChatResponse {
     pub contexts: Vec<Passage>,
     /// The trace every span of this request was recorded in (32 lowercase hex).
     pub trace_id: String,
+    /// That trace in the trace UI, when the gateway knows one (`TRACE_UI_URL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_url: Option<String>,
     pub model: String,
     pub usage: Usage,
 }
@@ -153,6 +156,9 @@ pub struct StreamDone {
     /// Set by the gateway, like [`ChatResponse::trace_id`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// Set by the gateway, like [`ChatResponse::trace_url`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]

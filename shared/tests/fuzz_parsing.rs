@@ -128,6 +128,7 @@ proptest! {
             usage: Usage { input_tokens: 1, output_tokens: 2 },
             finish_reason: "stop".into(),
             trace_id: None,
+trace_url: None,
         }));
         let bytes: Vec<u8> = events
             .iter()

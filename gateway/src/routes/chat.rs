@@ -104,10 +104,12 @@ pub async fn chat(
     record_answer(&span, &Span::current(), &processed.answer);
     drop(span);
 
+    let trace_id = telemetry::current_trace_id();
     Ok(HttpResponse::Ok().json(ChatResponse {
         answer: processed.answer,
         contexts: processed.contexts,
-        trace_id: telemetry::current_trace_id(),
+        trace_url: settings.trace_url(&trace_id),
+        trace_id,
         model: processed.model,
         usage: processed.usage,
     }))
@@ -194,9 +196,11 @@ pub async fn chat_stream(
         .inspect_err(|err| telemetry::record_error(&span, err.code(), &err.to_string()))?;
 
     let trace_id = telemetry::current_trace_id();
+    let trace_url = settings.trace_url(&trace_id);
     let events = streaming::relay(upstream).map(move |event| match event {
         StreamEvent::Done(done) => StreamEvent::Done(StreamDone {
             trace_id: Some(trace_id.clone()),
+            trace_url: trace_url.clone(),
             ..done
         }),
         other => other,

@@ -209,6 +209,7 @@ impl Accumulator {
             usage: self.completion.usage,
             finish_reason: self.completion.finish_reason.clone(),
             trace_id: None,
+            trace_url: None,
         })
     }
 

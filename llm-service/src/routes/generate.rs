@@ -240,6 +240,7 @@ fn offline_stream(query: &str, contexts: &[Passage], config: &GeneratorConfig) -
             usage: usage(&generation),
             finish_reason: generation.finish_reason.as_str().to_owned(),
             trace_id: None,
+            trace_url: None,
         })
     });
     ChatStream {
