@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 #
 # One image for the four ragtrace services (gateway, query-processor,
-# retrieval, llm-service) plus a tiny health probe. compose.yaml runs it four
-# times and picks the service with `entrypoint:`. By hand:
+# retrieval, llm-service) plus a tiny health probe. compose.yaml builds it
+# under one tag per service (ragtrace-gateway:local, ...: BuildKit builds it
+# once, the tags name the same image) and picks the binary with
+# `entrypoint:`. By hand:
 #
 #   docker build -t ragtrace:local .
 #   docker run --rm -p 8080:8080 -e LISTEN_ADDR=0.0.0.0:8080 \
@@ -11,13 +13,16 @@
 # The services listen on 127.0.0.1 by default, so in a container LISTEN_ADDR
 # must be set to 0.0.0.0:PORT (compose.yaml does that).
 
+# The toolchain the workspace is tested with (rust-version in Cargo.toml is
+# the minimum). Builder and runtime are both Debian 13 (trixie): the binaries
+# link against the glibc they run with.
 ARG RUST_VERSION=1.95
 
 # ---------------------------------------------------------------------------
 # Build: the whole workspace in one `cargo build`, so the shared dependency
 # graph compiles once for all five binaries.
 # ---------------------------------------------------------------------------
-FROM rust:${RUST_VERSION}-slim-bookworm AS builder
+FROM rust:${RUST_VERSION}-slim-trixie AS builder
 WORKDIR /app
 
 # The workspace's release profile keeps line tables (debug =
@@ -49,10 +54,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 
 # ---------------------------------------------------------------------------
 # Runtime: distroless "cc" = glibc + libgcc + CA certificates, no shell, no
-# package manager, running as uid 65532 (nonroot). Debian 12, the same glibc
-# as the bookworm builder.
+# package manager, running as uid 65532 (nonroot). Debian 13, the same glibc
+# as the trixie builder (cc-debian12 stopped receiving security rebuilds on
+# 2026-09-01, GoogleContainerTools/distroless#2129). The `nonroot` tag moves
+# with those rebuilds, which is the point: `docker compose build --pull`
+# picks them up.
 # ---------------------------------------------------------------------------
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM gcr.io/distroless/cc-debian13:nonroot
 
 LABEL org.opencontainers.image.title="ragtrace" \
       org.opencontainers.image.description="Distributed tracing of a RAG pipeline: gateway, query-processor, retrieval, llm-service" \
