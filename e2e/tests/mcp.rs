@@ -56,19 +56,7 @@ async fn the_tool_call_stands_where_post_retrieve_stood_in_one_tree() {
     let (status, first) = app.chat(json!({"query": QUESTION}), &[]).await;
     assert_eq!(status, 200, "{first}");
     let spans = app.trace(first["trace_id"].as_str().unwrap(), 18).await;
-    let tree = health(&spans);
-    assert_eq!(
-        (tree.roots, tree.orphans, tree.errors),
-        (1, 0, 0),
-        "{}",
-        render(&spans)
-    );
-    assert_eq!(
-        (tree.http_hops, tree.mcp_hops),
-        (2, 2),
-        "{}",
-        render(&spans)
-    );
+    assert_one_tree(&spans, (2, 2));
     let initialize = span(&spans, "query-processor", "initialize");
     assert_eq!(initialize.kind, SpanKind::Client);
     assert_parent(span(&spans, "retrieval", "initialize"), initialize);
@@ -92,19 +80,7 @@ async fn the_tool_call_stands_where_post_retrieve_stood_in_one_tree() {
     assert_eq!(body["contexts"][0]["source"], "w3c-traceparent-header.md");
     let spans = app.trace(body["trace_id"].as_str().unwrap(), 14).await;
     assert_eq!(spans.len(), 14, "{}", render(&spans));
-    let tree = health(&spans);
-    assert_eq!(
-        (tree.roots, tree.orphans, tree.errors),
-        (1, 0, 0),
-        "{}",
-        render(&spans)
-    );
-    assert_eq!(
-        (tree.http_hops, tree.mcp_hops),
-        (2, 1),
-        "{}",
-        render(&spans)
-    );
+    assert_one_tree(&spans, (2, 1));
     assert!(!spans.iter().any(|s| s.name.contains("/retrieve")));
 
     let tool = span(&spans, "query-processor", "execute_tool process_query");
@@ -173,6 +149,19 @@ fn tool_calls(points: &[MetricPoint], service: &str, name: &str) -> u64 {
         .filter_map(|p| p.histogram())
         .map(|h| h.count)
         .sum()
+}
+
+/// One root, no orphans, no errors, and `hops` (http, mcp) hops.
+fn assert_one_tree(spans: &[SpanRecord], hops: (usize, usize)) {
+    let tree = health(spans);
+    let counts = (
+        tree.roots,
+        tree.orphans,
+        tree.errors,
+        tree.http_hops,
+        tree.mcp_hops,
+    );
+    assert_eq!(counts, (1, 0, 0, hops.0, hops.1), "{}", render(spans));
 }
 
 fn render(spans: &[SpanRecord]) -> String {
