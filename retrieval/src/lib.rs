@@ -13,9 +13,9 @@
 //! The spans are opened in [`retriever`], [`embedder`] and [`vector_store`];
 //! the route only validates input. The same retriever also answers MCP
 //! tool calls ([`mcp`]), at `POST /mcp` and over stdio. On the embedded
-//! defaults the embedder is a
-//! deterministic feature-hashing model and the store an exact in-memory
-//! cosine index, both in-process, so their spans are INTERNAL. With
+//! defaults the embedder is a deterministic feature-hashing model and the
+//! store an exact in-memory cosine index, both in-process, so their spans
+//! are INTERNAL. With
 //! `QDRANT_URL` the store is Qdrant, and with `EMBEDDINGS_BASE_URL` the
 //! embedder is an OpenAI-compatible API: both network calls, CLIENT spans.
 

@@ -218,10 +218,13 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let call = self.search.call(&request.name, request.arguments.clone());
+        let CallToolRequestParams {
+            name, arguments, ..
+        } = request;
+        let call = self.search.call(&name, arguments);
         let call = async { call.await.map(CallToolResponse::from) };
         let tool = Request {
-            tool: Some(&request.name),
+            tool: Some(&name),
             ..Request::method("tools/call")
         };
         self.traced(tool, &context, call).await

@@ -63,7 +63,11 @@ async fn pump(
     let mut stdin = BufReader::new(stdin);
     let (mut line, mut session_began) = (Vec::new(), false);
     while read_line(&mut stdin, &mut line, MAX_LINE_BYTES).await? {
-        let message = message_kind(&line);
+        // Only the lines before the first request need a second look.
+        let message = match session_began {
+            true => Kind::Other,
+            false => message_kind(&line),
+        };
         match rejection(&line) {
             Some(error) => lines.send(error).await.map_err(std::io::Error::other)?,
             // rmcp ends the session on a notification or a response before
