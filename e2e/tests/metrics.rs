@@ -418,7 +418,7 @@ async fn remote_model_calls_carry_the_server_and_failures_carry_error_type() {
         .await;
     assert_eq!(
         (status, body["error"].as_str()),
-        (502, Some("llm_unauthorized"))
+        (502, Some("model_auth_failed"))
     );
 
     let server = [
@@ -430,7 +430,7 @@ async fn remote_model_calls_carry_the_server_and_failures_carry_error_type() {
     let failed: Vec<(&str, Value)> = server
         .iter()
         .cloned()
-        .chain([("error.type", json!("llm_unauthorized"))])
+        .chain([("error.type", json!("model_auth_failed"))])
         .collect();
     let points = wait_for_metrics(&app, "a success and a failure", |points| {
         count(points, "llm-service", OPERATION_DURATION, &failed) == 1

@@ -340,14 +340,15 @@ async fn openai_compatible_streaming_reports_the_apis_usage() {
         unreachable!()
     };
     assert!(is_trace_id(&json!(body.trace_id)), "{body:?}");
-    assert!(body.message.contains("llm-service"), "{body:?}");
+    assert_eq!(body.error, "model_auth_failed", "{body:?}");
+    assert!(!body.message.contains("llm-service"), "{body:?}");
     let spans = app.trace(&body.trace_id, SPANS_PER_CHAT).await;
     let chat = spans
         .iter()
         .find(|s| s.name == "chat gpt-4o-mini")
         .expect("chat span");
     assert_eq!(chat.status.code, StatusCode::Error);
-    assert_eq!(attr(chat, "error.type"), &json!("llm_unauthorized"));
+    assert_eq!(attr(chat, "error.type"), &json!("model_auth_failed"));
     app.assert_no_panics();
     fake.stop();
 }

@@ -249,6 +249,16 @@ pub fn error_code(err: &RetrievalError) -> &'static str {
     }
 }
 
+/// A retrieval failure for an error body: the cause, without an embeddings
+/// provider's own message (which may quote the query); the span and the log
+/// line keep it.
+pub fn body_message(err: &RetrievalError) -> String {
+    match err {
+        RetrievalError::Embedding(err) => format!("embedding the query failed: {}", err.summary()),
+        other => other.to_string(),
+    }
+}
+
 fn record_ingest_error(span: &tracing::Span, err: &IngestError) {
     let code = match err {
         IngestError::VectorStore(err) if err.is_transient() => "vector_store_unavailable",

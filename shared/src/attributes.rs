@@ -197,7 +197,7 @@ pub mod mcp {
 /// General error conventions.
 pub mod error {
     /// Low-cardinality error class; our stable machine codes
-    /// (`downstream_unavailable`, `invalid_query`, ...) or `_OTHER`.
+    /// (`service_unavailable`, `invalid_query`, ...) or `_OTHER`.
     pub const TYPE: &str = "error.type";
     pub const EXCEPTION_TYPE: &str = "exception.type";
     pub const EXCEPTION_MESSAGE: &str = "exception.message";

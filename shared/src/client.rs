@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::ContentType;
+use actix_web::http::header::{ContentType, HeaderValue, RETRY_AFTER};
 use actix_web::web::Bytes;
 use awc::error::SendRequestError;
 use serde::Serialize;
@@ -58,9 +58,15 @@ impl Downstream {
         let call = self.call(&url);
         let span = call.span(&format!("POST {path}"));
         traced(span, async {
-            let (status, bytes) = call.exchange(client, body).await?;
+            let (status, retry_after, bytes) = call.exchange(client, body).await?;
             if !status.is_success() {
-                return Err(DownstreamError::from_status(self.service, status, &bytes));
+                let retry_after = retry_after.as_ref();
+                return Err(DownstreamError::from_status(
+                    self.service,
+                    status,
+                    retry_after,
+                    &bytes,
+                ));
             }
             serde_json::from_slice(&bytes).map_err(|err| DownstreamError::InvalidResponse {
                 service: self.service,
@@ -100,13 +106,14 @@ impl Call<'_> {
         span
     }
 
-    /// Send `body` as JSON and read the whole response. Runs inside the call's
-    /// CLIENT span (see [`traced`]).
+    /// Send `body` as JSON and read the whole response: its status, its
+    /// `Retry-After` and its body. Runs inside the call's CLIENT span (see
+    /// [`traced`]).
     async fn exchange<Req: Serialize>(
         &self,
         client: &awc::Client,
         body: &Req,
-    ) -> Result<(StatusCode, Bytes), DownstreamError> {
+    ) -> Result<(StatusCode, Option<HeaderValue>, Bytes), DownstreamError> {
         let mut response = self.send(client, body).await?;
         let bytes = response
             .body()
@@ -116,7 +123,8 @@ impl Call<'_> {
                 service: self.service,
                 reason: err.to_string(),
             })?;
-        Ok((response.status(), bytes))
+        let retry_after = response.headers().get(RETRY_AFTER).cloned();
+        Ok((response.status(), retry_after, bytes))
     }
 
     /// Send `body` as JSON and return the response once its head arrived.
@@ -261,11 +269,17 @@ pub async fn post_json_url(
     };
     let span = call.span("POST");
     traced(span, async {
-        let (status, bytes) = call.exchange(client, body).await?;
+        let (status, retry_after, bytes) = call.exchange(client, body).await?;
         if status.is_success() {
             Ok(status)
         } else {
-            Err(DownstreamError::from_status(peer, status, &bytes))
+            let retry_after = retry_after.as_ref();
+            Err(DownstreamError::from_status(
+                peer,
+                status,
+                retry_after,
+                &bytes,
+            ))
         }
     })
     .await

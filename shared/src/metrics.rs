@@ -523,7 +523,7 @@ mod tests {
         let (provider, instruments, keep) = pipeline();
         let failed = GenAiOperation {
             response_model: None,
-            error_type: Some("llm_timeout"),
+            error_type: Some("model_timeout"),
             ..CHAT
         };
         instruments.record_operation(&failed, Duration::from_secs(15), None, None);
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(duration.len(), 1);
         assert_eq!(
             duration[0].attributes.get("error.type").map(String::as_str),
-            Some("llm_timeout")
+            Some("model_timeout")
         );
         assert!(!duration[0].attributes.contains_key("gen_ai.response.model"));
         assert!(points(&provider, &keep, TOKEN_USAGE).is_empty());

@@ -311,35 +311,62 @@ impl ProviderError {
         }
     }
 
-    /// The stable machine code for a failure of `api` (`llm_rate_limited`,
-    /// `embeddings_timeout`, ...).
+    /// The stable machine code for a failure of `api`, in the caller's terms
+    /// (`model_timeout`, `embeddings_unavailable`, `rate_limited`, ...; the
+    /// table is `crate::http::error_codes`).
     pub fn code(&self, api: Api) -> &'static str {
         use Api::{Chat, Embeddings};
         match (api, self) {
-            (Chat, Self::Unauthorized { .. }) => "llm_unauthorized",
-            (Chat, Self::RateLimited { .. }) => "llm_rate_limited",
-            (Chat, Self::Rejected { .. }) => "llm_rejected",
-            (Chat, Self::Failed { .. }) => "llm_error",
-            (Chat, Self::Timeout { .. }) => "llm_timeout",
-            (Chat, Self::Unavailable { .. }) => "llm_unavailable",
-            (Chat, Self::InvalidResponse { .. }) => "llm_invalid_response",
-            (Embeddings, Self::Unauthorized { .. }) => "embeddings_unauthorized",
-            (Embeddings, Self::RateLimited { .. }) => "embeddings_rate_limited",
+            (_, Self::RateLimited { .. }) => "rate_limited",
+            (Chat, Self::Unauthorized { .. }) => "model_auth_failed",
+            (Chat, Self::Rejected { .. }) => "model_rejected",
+            (Chat, Self::Failed { .. } | Self::Unavailable { .. }) => "model_unavailable",
+            (Chat, Self::Timeout { .. }) => "model_timeout",
+            (Chat, Self::InvalidResponse { .. }) => "model_invalid_response",
+            (Embeddings, Self::Unauthorized { .. }) => "embeddings_auth_failed",
             (Embeddings, Self::Rejected { .. }) => "embeddings_rejected",
-            (Embeddings, Self::Failed { .. }) => "embeddings_error",
+            (Embeddings, Self::Failed { .. } | Self::Unavailable { .. }) => {
+                "embeddings_unavailable"
+            }
             (Embeddings, Self::Timeout { .. }) => "embeddings_timeout",
-            (Embeddings, Self::Unavailable { .. }) => "embeddings_unavailable",
             (Embeddings, Self::InvalidResponse { .. }) => "embeddings_invalid_response",
         }
     }
 
-    /// What we answer our caller: 504 on timeout, 503 when the provider asks
-    /// us to back off, 502 for every other provider failure.
+    /// The failure for an error body: what failed, without the provider's
+    /// own message, which may quote the prompt (the span and the log line
+    /// keep it, redacted).
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Unauthorized {
+                provider, status, ..
+            } => format!("{provider} rejected the API key ({status})"),
+            Self::RateLimited { provider, .. } => format!("{provider} is rate limiting us"),
+            Self::Rejected {
+                provider, status, ..
+            } => format!("{provider} rejected the request ({status})"),
+            Self::Failed {
+                provider, status, ..
+            } => format!("{provider} failed ({status})"),
+            Self::Timeout { .. } => self.to_string(),
+            Self::Unavailable { provider, .. } => format!("{provider} is unreachable"),
+            Self::InvalidResponse { provider, .. } => {
+                format!("{provider} sent a response we cannot read")
+            }
+        }
+    }
+
+    /// What we answer our caller: 504 on timeout; 503 when the provider asks
+    /// us to back off, fails with a 5xx or cannot be reached (a later retry
+    /// may succeed); 502 when it rejects our key or our request, or answers
+    /// what we cannot read (a misconfiguration a retry does not fix).
     pub fn status(&self) -> actix_web::http::StatusCode {
         use actix_web::http::StatusCode;
         match self {
             Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::RateLimited { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RateLimited { .. } | Self::Failed { .. } | Self::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             _ => StatusCode::BAD_GATEWAY,
         }
     }

@@ -115,7 +115,7 @@ pub struct GenerateResponse {
 /// stream's `error` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// A stable machine code (`invalid_query`, `downstream_timeout`, ...).
+    /// A stable machine code (`invalid_query`, `vector_store_unavailable`, ...).
     pub error: String,
     /// For humans.
     pub message: String,

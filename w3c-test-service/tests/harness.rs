@@ -535,10 +535,7 @@ fn a_failed_call_is_reported_and_does_not_stop_the_others() {
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
     let (status, body) = service.post_test(&[("traceparent", &traceparent)], &steps);
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["calls"][0]["error"], "downstream_unavailable",
-        "{body}"
-    );
+    assert_eq!(body["calls"][0]["error"], "service_unavailable", "{body}");
     assert_eq!(body["calls"][1]["status"], 200, "{body}");
     let request = &recorder.take(1)[0];
     assert_eq!(request.path, "/callback/1");

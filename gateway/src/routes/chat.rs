@@ -7,6 +7,7 @@ use shared::attributes::baggage;
 use shared::dialects;
 use shared::error::ApiError;
 use shared::http::downstream_error::DownstreamError;
+use shared::http::error_codes;
 use shared::http::json_body::JsonBody;
 use shared::propagation;
 use shared::query::{self, QueryError};
@@ -14,7 +15,7 @@ use shared::redact::Content;
 use shared::streaming;
 use shared::telemetry;
 use shared::wire::{ChatRequest, ChatResponse, ProcessRequest, ProcessResponse};
-use shared::wire::{StreamDone, StreamEvent};
+use shared::wire::{ErrorBody, StreamDone, StreamEvent};
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -52,8 +53,49 @@ impl ApiError for ChatError {
             Self::Downstream(err) => err.code(),
         }
     }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Downstream(err) => err.retry_after(),
+            _ => None,
+        }
+    }
 }
-shared::impl_response_error!(ChatError);
+
+/// The gateway is the public edge: a downstream failure answers with its
+/// code and status and the code's fixed message (`shared::http::error_codes`);
+/// the whole cause, hops and addresses included, stays on the spans and in
+/// the log line. The client's own mistakes keep their message, which only
+/// describes the request.
+impl actix_web::ResponseError for ChatError {
+    fn status_code(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Downstream(err) => {
+                shared::error::respond_summary(self, error_codes::public_message(err.code()))
+            }
+            _ => shared::error::respond(self),
+        }
+    }
+}
+
+/// A downstream's `error` event as the public client sees it: the code, the
+/// code's fixed message and our trace id. The callee's message is on the
+/// CLIENT span that received it.
+fn public_event(event: StreamEvent, trace_id: &str) -> StreamEvent {
+    match event {
+        StreamEvent::Error(body) => {
+            let known = error_codes::relayed(&body.error).unwrap_or(&error_codes::BAD_GATEWAY);
+            StreamEvent::Error(ErrorBody {
+                error: known.code.to_owned(),
+                message: known.message.to_owned(),
+                trace_id: trace_id.to_owned(),
+            })
+        }
+        other => other,
+    }
+}
 
 fn printable(value: &str, max: usize) -> bool {
     let chars = value.chars().count();
@@ -203,7 +245,7 @@ pub async fn chat_stream(
             trace_url: trace_url.clone(),
             ..done
         }),
-        other => other,
+        other => public_event(other, &trace_id),
     });
     let spans = vec![span.clone(), Span::current()];
     let root = Span::current();

@@ -223,7 +223,7 @@ impl Accumulator {
         );
         StreamEvent::Error(ErrorBody {
             error: err.code(Api::Chat).to_owned(),
-            message: err.to_string(),
+            message: err.summary(),
             trace_id: shared::telemetry::current_trace_id(),
         })
     }

@@ -49,7 +49,19 @@ impl ApiError for GenerateError {
         }
     }
 }
-shared::impl_response_error!(GenerateError);
+/// The body of a provider failure says what failed, not the provider's own
+/// words (which may quote the prompt); the span and the log line keep them.
+impl actix_web::ResponseError for GenerateError {
+    fn status_code(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Provider(err) => shared::error::respond_summary(self, &err.summary()),
+            _ => shared::error::respond(self),
+        }
+    }
+}
 
 /// The normalised query (`shared::query`), or why the request cannot be
 /// served.

@@ -69,7 +69,8 @@ impl Callee<'_> {
     }
 
     /// A tool result with `isError: true`: retrieval's error body is its
-    /// structured content.
+    /// structured content, and its code (relayed as for `POST /retrieve`)
+    /// decides our status.
     fn tool_error(&self, result: CallToolResult) -> Answer {
         let body = result.structured_content.unwrap_or_default();
         let body = serde_json::from_value::<ErrorBody>(body).ok();
@@ -78,6 +79,7 @@ impl Callee<'_> {
             service: self.service,
             status,
             body,
+            retry_after: None,
         };
         Answer::failed(err, Some(shared::attributes::mcp::TOOL_ERROR.to_owned()))
     }
@@ -94,6 +96,7 @@ impl Callee<'_> {
             service: self.service,
             status,
             body: Some(body),
+            retry_after: None,
         };
         Answer {
             rpc_code: Some(code.clone()),

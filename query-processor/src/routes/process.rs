@@ -44,6 +44,12 @@ impl ApiError for ProcessError {
             Self::Downstream(err) => err.code(),
         }
     }
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Query(_) => None,
+            Self::Downstream(err) => err.retry_after(),
+        }
+    }
 }
 shared::impl_response_error!(ProcessError);
 

@@ -29,7 +29,7 @@ use shared::wire::{DEFAULT_TOP_K, ErrorBody, MAX_TOP_K, RetrieveResponse};
 use tracing::Span;
 
 use crate::chunker::Chunk;
-use crate::retriever::{Retriever, error_code};
+use crate::retriever::{Retriever, body_message, error_code};
 
 pub const TOOL_NAME: &str = "search_documents";
 const TOOL_DESCRIPTION: &str =
@@ -137,7 +137,7 @@ impl SearchDocuments {
             }
             Err(err) => Ok(CallToolResult::structured_error(json!(ErrorBody {
                 error: error_code(&err).to_owned(),
-                message: err.to_string(),
+                message: body_message(&err),
                 trace_id: shared::telemetry::current_trace_id(),
             }))),
         }

@@ -5,7 +5,7 @@ use shared::http::json_body::JsonBody;
 use shared::query::{self, QueryError};
 use shared::wire::{RetrieveRequest, RetrieveResponse};
 
-use crate::retriever::{RetrievalError, Retriever, error_code};
+use crate::retriever::{RetrievalError, Retriever, body_message, error_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetrieveError {
@@ -34,7 +34,19 @@ impl ApiError for RetrieveError {
         }
     }
 }
-shared::impl_response_error!(RetrieveError);
+/// The body says what failed (`body_message`); the span and the log line
+/// keep the whole cause.
+impl actix_web::ResponseError for RetrieveError {
+    fn status_code(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Retrieval(err) => shared::error::respond_summary(self, &body_message(err)),
+            Self::Query(_) => shared::error::respond(self),
+        }
+    }
+}
 
 /// `POST /retrieve`: the top-k passages for a query.
 pub async fn retrieve(

@@ -15,12 +15,15 @@
 //!   to the end of the response body.
 //! - [`downstream_error`]: what a failed call to another service is, and
 //!   which status and code it becomes in our own answer.
+//! - [`error_codes`]: the codes that keep their meaning across hops, their
+//!   statuses and the public edge's message for each.
 //! - `version`: the HTTP version as the semantic conventions spell it.
 //!
 //! Streaming calls and responses (Server-Sent Events) are in
 //! [`crate::streaming`].
 
 pub mod downstream_error;
+pub mod error_codes;
 pub mod json_body;
 pub(crate) mod request_duration;
 pub mod routes;

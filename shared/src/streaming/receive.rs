@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::http::header::RETRY_AFTER;
 use actix_web::web::Bytes;
 use awc::error::PayloadError;
 use futures_util::{Stream, StreamExt};
@@ -47,10 +48,12 @@ impl Downstream {
             let mut response = call.send(client, body).await?;
             let status = response.status();
             if !status.is_success() {
+                let retry_after = response.headers().get(RETRY_AFTER).cloned();
                 let bytes = response.body().limit(MAX_RESPONSE_BYTES).await;
                 return Err(DownstreamError::from_status(
                     self.service,
                     status,
+                    retry_after.as_ref(),
                     bytes.as_deref().unwrap_or_default(),
                 ));
             }
