@@ -335,10 +335,12 @@ async fn hosted_model_answers_and_errors_export_and_log_no_personal_data() {
             let Some(shared::wire::StreamEvent::Error(error)) = streamed.events.last() else {
                 panic!("stream did not fail: {:?}", streamed.events);
             };
+            assert_no_raw_body(&format!("{error:?}"));
             error.trace_id.clone()
         } else {
             let (status, body) = app.chat(body, &[]).await;
             assert!(status >= 400, "{status} {body}");
+            assert_no_raw_body(&body.to_string());
             body["trace_id"].as_str().unwrap().to_owned()
         };
         assert_eq!(
@@ -362,7 +364,30 @@ async fn hosted_model_answers_and_errors_export_and_log_no_personal_data() {
             "the provider's message is kept, redacted: {chat:?}"
         );
     }
+    // Nor does the body of the hop the provider failed at.
+    fake.push_fault(provider_error());
+    let generate = json!({"query": QUERY, "contexts": []}).to_string();
+    let (status, body) = app
+        .post(
+            ragtrace::launcher::Service::LlmService,
+            "/generate",
+            &generate,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    assert_no_raw_body(&body.to_string());
+
     let all = app.receiver.store.all();
     assert_no_raw_values(&all);
     assert_no_raw_logs(&app);
+}
+
+/// An error body, at any hop, holds no planted value.
+fn assert_no_raw_body(body: &str) {
+    let leaks: Vec<&&str> = RAW.iter().filter(|raw| body.contains(*raw)).collect();
+    assert!(
+        leaks.is_empty(),
+        "raw personal data in an error body: {leaks:?} in {body}"
+    );
 }
