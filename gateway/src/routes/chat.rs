@@ -253,3 +253,37 @@ pub async fn chat_stream(
         record_answer(&span, &root, &observed.text);
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_downstream_error_event_leaves_with_the_codes_message_only() {
+        let event = StreamEvent::Error(ErrorBody {
+            error: "model_unavailable".into(),
+            message: "llm-service: openai is unreachable at http://127.0.0.1:9/v1".into(),
+            trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+        });
+        let StreamEvent::Error(body) = public_event(event, "4bf92f3577b34da6a3ce929d0e0e4736")
+        else {
+            panic!("still an error event");
+        };
+        assert_eq!(body.error, "model_unavailable");
+        assert_eq!(
+            body.message,
+            error_codes::public_message("model_unavailable")
+        );
+        assert_eq!(body.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+
+        let unknown = StreamEvent::Error(ErrorBody {
+            error: "stream_incomplete".into(),
+            message: "cut off".into(),
+            trace_id: String::new(),
+        });
+        let StreamEvent::Error(body) = public_event(unknown, "t") else {
+            panic!("still an error event");
+        };
+        assert_eq!(body.error, "bad_gateway");
+    }
+}
