@@ -68,7 +68,7 @@ fn smoke_run_produces_every_figure_and_every_span() {
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&json_path);
 
-    assert_eq!(count(&report, "/schema_version"), 2);
+    assert_eq!(count(&report, "/schema_version"), 3);
     assert_eq!(count(&report, "/settings/rounds"), 2);
     assert_eq!(
         count(&report, "/settings/spans_per_request"),
@@ -193,6 +193,9 @@ fn smoke_run_produces_every_figure_and_every_span() {
         ] {
             assert!(number(o, field) > 0.0, "{o}");
         }
+        // On minus off: negative when a short round is noisy.
+        let delta = o["cpu_per_request_delta_us"].as_f64();
+        assert!(delta.is_some_and(f64::is_finite), "{o}");
     }
     let medians = report["overhead_median"].as_array().unwrap();
     assert_eq!(medians.len(), 2);
@@ -216,6 +219,7 @@ fn smoke_run_produces_every_figure_and_every_span() {
         ] {
             assert!(number(m, &format!("{field}/median")) > 0.0, "{m}");
         }
+        assert!(m["cpu_per_request_delta_us"]["median"].is_f64(), "{m}");
     }
     let targets = report["targets"].as_array().unwrap();
     let target_names: Vec<&str> = targets
@@ -223,7 +227,10 @@ fn smoke_run_produces_every_figure_and_every_span() {
         .map(|t| t["target"].as_str().unwrap())
         .collect();
     for expected in [
-        "tracing every request costs <= 5% of throughput",
+        "tracing CPU per /chat (traced minus untraced) <= 40 us",
+        "tracing every request costs <= 10% of throughput",
+        "tracing every request costs <= 20% of p99 (open loop, same offered rate)",
+        "tracing 10% of requests costs <= 3% of throughput",
         "all: every span of every served request arrives, none dropped",
         "ratio10: each service ready within 200 ms of spawn",
     ] {
@@ -238,7 +245,25 @@ fn smoke_run_produces_every_figure_and_every_span() {
         4,
         "{target_names:?}"
     );
+    // CPU per span, part by part, in this process: every part measured.
+    let parts = &report["span_costs"];
+    assert!(count(parts, "/requests") > 0, "{parts}");
+    for part in [
+        "/tracing",
+        "/recording",
+        "/recording_unsampled",
+        "/translate",
+        "/encoding",
+        "/sending",
+        "/otel_api",
+        "/otel_api_unsampled",
+    ] {
+        assert!(number(parts, part) > 0.0, "{part}: {parts}");
+    }
+    number(parts, "/processor");
+
     // The human summary is printed too.
     assert!(stdout.contains("overhead against tracing off"), "{stdout}");
+    assert!(stdout.contains("CPU per span, part by part"), "{stdout}");
     assert!(stdout.contains("median over 2 rounds"), "{stdout}");
 }

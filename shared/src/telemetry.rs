@@ -42,10 +42,13 @@ use opentelemetry::{KeyValue, global};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
+};
 use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_opentelemetry::{OpenTelemetryLayer, OpenTelemetrySpanExt};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 pub use export_report::REPORT_INTERVAL_ENV;
@@ -101,18 +104,8 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
     export_stats::set_global(stats.clone());
 
     // 3. `tracing` spans become OTel spans, in the subscriber that logs.
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer_provider.tracer(service_name.to_owned()))
-        // An ERROR event inside a span marks it failed (see `record_error`).
-        .with_error_events_to_status(true)
-        // No code location, thread or busy/idle fields: cost, docs/bench.md.
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        // No OTel `Context` pushed on every poll: nothing reads
-        // `Context::current()` here (docs/bench.md).
-        .with_context_activation(false);
-    logs.with(otel_layer).try_init()?;
+    let tracer = tracer_provider.tracer(service_name.to_owned());
+    logs.with(otel_layer(tracer)).try_init()?;
 
     // 4. Metrics, with the same resource: a backend joins a service's
     //    metrics and spans on `service.name`.
@@ -128,6 +121,25 @@ pub fn init(service_name: &str) -> Result<TelemetryGuard, TelemetryError> {
         report: Some(report),
         grpc,
     })
+}
+
+/// The `tracing-opentelemetry` layer every service installs: each `tracing`
+/// span becomes an OTel span of `tracer`.
+pub fn otel_layer<S>(tracer: SdkTracer) -> OpenTelemetryLayer<S, SdkTracer>
+where
+    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        // An ERROR event inside a span marks it failed (see `record_error`).
+        .with_error_events_to_status(true)
+        // No code location, thread or busy/idle fields: cost, docs/bench.md.
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        // No OTel `Context` pushed on every poll: nothing reads
+        // `Context::current()` here (docs/bench.md).
+        .with_context_activation(false)
 }
 
 /// Flushes and shuts the tracer and meter providers down when dropped (or on

@@ -67,12 +67,17 @@
 //!
 //! Every request of every phase, warm-up included, is counted in the span
 //! figures: they account for the whole life of the services' exporters.
+//!
+//! 7. Last, in this process and without the pipeline: CPU per span, part by
+//!    part ([`spans`]): what the pipeline's figures are made of.
+//!    `--spans-only` runs this part alone.
 
 pub mod load;
 mod measure;
 pub mod procfs;
 pub mod report;
 pub mod sink;
+pub mod spans;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -236,6 +241,10 @@ pub struct BenchArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Only the in-process part: CPU per span, part by part (`spans.rs`),
+    /// without starting the pipeline.
+    #[arg(long)]
+    pub spans_only: bool,
     /// A few seconds in all (for CI): 0.2 s warm-up, 1 s per phase, 4
     /// connections. Overrides the durations, --requests and the connection
     /// counts; proves every figure is produced, measures nothing.
@@ -264,6 +273,18 @@ impl BenchArgs {
 /// Run the bench, print the report and write the JSON; returns the report.
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     let args = args.effective();
+    if args.spans_only {
+        let requests = if args.smoke {
+            200
+        } else {
+            args.requests.unwrap_or(20_000)
+        };
+        let span_costs = spans::measure_on_own_thread(requests);
+        span_costs.print();
+        let mut report = Report::new(Settings::default(), Vec::new());
+        report.span_costs = Some(span_costs);
+        return Ok(report);
+    }
     anyhow::ensure!(!args.configs.is_empty(), "no configuration to run");
     anyhow::ensure!(
         args.concurrency > 0 && args.connections > 0,
@@ -301,7 +322,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             configs.push(report);
         }
     }
-    let report = Report::new(
+    let mut report = Report::new(
         Settings {
             build_profile: profile.into(),
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -322,7 +343,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
         },
         configs,
     );
+    eprintln!("ragtrace bench: CPU per span, part by part ...");
+    let span_requests = if args.smoke { 200 } else { 20_000 };
+    let span_costs = spans::measure_on_own_thread(span_requests);
     println!("{}", report::render(&report));
+    span_costs.print();
+    report.span_costs = Some(span_costs);
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json + "\n")

@@ -16,8 +16,8 @@ pub use text::{render, render_config};
 
 /// Bumped when a field changes meaning or disappears.
 /// 2: `rounds`, `round`, `open_own`, `overhead` per round and
-/// `overhead_median`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `overhead_median`. 3: `cpu_per_request_delta_us`, `span_costs`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -33,9 +33,11 @@ pub struct Report {
     pub overhead_median: Vec<OverheadSummary>,
     /// The targets, checked against this run's figures.
     pub targets: Vec<TargetCheck>,
+    /// CPU per span, part by part, measured in-process (`--spans`).
+    pub span_costs: Option<super::spans::SpanCosts>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Settings {
     pub build_profile: String,
     pub cores: usize,
@@ -220,6 +222,9 @@ pub struct Overhead {
     pub p50_open_ratio: Option<f64>,
     /// Pipeline CPU per request (closed loop), on / off.
     pub cpu_per_request_ratio: f64,
+    /// Pipeline CPU per request (closed loop), on minus off, in µs: what
+    /// tracing costs one `/chat`.
+    pub cpu_per_request_delta_us: f64,
 }
 
 /// The median of a traced configuration's per-round ratios.
@@ -232,6 +237,7 @@ pub struct OverheadSummary {
     pub p99_open_ratio: Option<Spread>,
     pub p50_open_ratio: Option<Spread>,
     pub cpu_per_request_ratio: Spread,
+    pub cpu_per_request_delta_us: Spread,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -294,6 +300,9 @@ impl Overhead {
                 on.closed.pipeline_cpu_s_per_request,
                 off.closed.pipeline_cpu_s_per_request,
             ),
+            cpu_per_request_delta_us: (on.closed.pipeline_cpu_s_per_request
+                - off.closed.pipeline_cpu_s_per_request)
+                * 1e6,
         }
     }
 }
@@ -329,6 +338,7 @@ impl Report {
                     p99_open_ratio: optional(|o| o.p99_open_ratio),
                     p50_open_ratio: optional(|o| o.p50_open_ratio),
                     cpu_per_request_ratio: spread(|o| o.cpu_per_request_ratio)?,
+                    cpu_per_request_delta_us: spread(|o| o.cpu_per_request_delta_us)?,
                 })
             })
             .collect::<Vec<_>>();
@@ -341,6 +351,7 @@ impl Report {
             overhead,
             overhead_median,
             targets,
+            span_costs: None,
         }
     }
 }

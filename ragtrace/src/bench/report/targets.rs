@@ -22,6 +22,18 @@ fn ratio_text(spread: &Spread, rounds: usize) -> String {
     }
 }
 
+/// A CPU difference in µs, plus the rounds' range when there were several.
+fn delta_text(spread: &Spread, rounds: usize) -> String {
+    if rounds > 1 {
+        format!(
+            "{:+.0} us (median of {rounds} rounds; {:+.0} to {:+.0} us)",
+            spread.median, spread.min, spread.max
+        )
+    } else {
+        format!("{:+.0} us", spread.median)
+    }
+}
+
 /// The targets, as far as this run's figures speak to them. Ratios
 /// are the medians over the rounds; the per-configuration checks hold for
 /// every round of a configuration (latency: its median over the rounds).
@@ -31,18 +43,30 @@ pub(super) fn targets(configs: &[ConfigReport], overhead: &[OverheadSummary]) ->
         |target: String, value: String, met: bool| checks.push(TargetCheck { target, value, met });
     if let Some(all) = overhead.iter().find(|o| o.config == "all") {
         check(
-            "tracing every request costs <= 5% of throughput".into(),
+            "tracing CPU per /chat (traced minus untraced) <= 40 us".into(),
+            delta_text(&all.cpu_per_request_delta_us, all.rounds),
+            all.cpu_per_request_delta_us.median <= 40.0,
+        );
+        check(
+            "tracing every request costs <= 10% of throughput".into(),
             ratio_text(&all.throughput_ratio, all.rounds),
-            all.throughput_ratio.median >= 0.95,
+            all.throughput_ratio.median >= 0.90,
         );
         let (p99, phase) = match &all.p99_open_ratio {
             Some(open) => (open, "open loop, same offered rate"),
             None => (&all.p99_closed_ratio, "closed loop"),
         };
         check(
-            format!("tracing every request costs <= 10% of p99 ({phase})"),
+            format!("tracing every request costs <= 20% of p99 ({phase})"),
             ratio_text(p99, all.rounds),
-            p99.median <= 1.10,
+            p99.median <= 1.20,
+        );
+    }
+    if let Some(ratio10) = overhead.iter().find(|o| o.config == "ratio10") {
+        check(
+            "tracing 10% of requests costs <= 3% of throughput".into(),
+            ratio_text(&ratio10.throughput_ratio, ratio10.rounds),
+            ratio10.throughput_ratio.median >= 0.97,
         );
     }
     for name in distinct(configs.iter().map(|c| c.config.as_str())) {

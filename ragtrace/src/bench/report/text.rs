@@ -192,14 +192,15 @@ pub fn render(report: &Report) -> String {
         for o in &report.overhead {
             let _ = writeln!(
                 out,
-                "  {:<10} throughput x{:.3} ({:+.1}%), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3}",
+                "  {:<10} throughput x{:.3} ({:+.1}%), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3} ({:+.0} us)",
                 label(&o.config, o.round, s.rounds),
                 o.throughput_ratio,
                 (o.throughput_ratio - 1.0) * 100.0,
                 o.p99_closed_ratio,
                 x(o.p99_open_ratio),
                 x(o.p50_open_ratio),
-                o.cpu_per_request_ratio
+                o.cpu_per_request_ratio,
+                o.cpu_per_request_delta_us
             );
         }
         if s.rounds > 1 {
@@ -207,7 +208,7 @@ pub fn render(report: &Report) -> String {
             for o in &report.overhead_median {
                 let _ = writeln!(
                     out,
-                    "  {:<10} throughput x{:.3} ({:+.1}%; rounds x{:.3} to x{:.3}), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3}",
+                    "  {:<10} throughput x{:.3} ({:+.1}%; rounds x{:.3} to x{:.3}), p99 closed x{:.3}, p99 open {}, p50 open {}, CPU/request x{:.3} ({:+.0} us)",
                     o.config,
                     o.throughput_ratio.median,
                     (o.throughput_ratio.median - 1.0) * 100.0,
@@ -216,7 +217,8 @@ pub fn render(report: &Report) -> String {
                     o.p99_closed_ratio.median,
                     x(o.p99_open_ratio.map(|r| r.median)),
                     x(o.p50_open_ratio.map(|r| r.median)),
-                    o.cpu_per_request_ratio.median
+                    o.cpu_per_request_ratio.median,
+                    o.cpu_per_request_delta_us.median
                 );
             }
         }
