@@ -21,14 +21,19 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 /// `GET /readyz` body for a set of named checks: 200 when all pass, 503 with
-/// the shared error body naming the first failure otherwise.
+/// the shared error body naming the first failure otherwise. A 503 here is
+/// a state, not an error, and is not logged: orchestrators and `ragtrace up`
+/// poll it many times a second while a dependency is down, and the failing
+/// component logs its own error.
 pub fn readiness(checks: &[(&str, Result<(), String>)]) -> HttpResponse {
     match checks.iter().find(|(_, result)| result.is_err()) {
-        Some((name, Err(reason))) => crate::error::respond_with(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!("{name}: {reason}"),
-        ),
+        Some((name, Err(reason))) => {
+            HttpResponse::ServiceUnavailable().json(crate::error::ErrorBody {
+                error: "not_ready".to_owned(),
+                message: format!("{name}: {reason}"),
+                trace_id: crate::telemetry::current_trace_id(),
+            })
+        }
         _ => HttpResponse::Ok().json(serde_json::json!({
             "status": "ready",
             "checks": checks.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
