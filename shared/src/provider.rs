@@ -356,19 +356,18 @@ impl ProviderError {
         }
     }
 
-    /// What we answer our caller: 504 on timeout; 503 when the provider asks
-    /// us to back off, fails with a 5xx or cannot be reached (a later retry
-    /// may succeed); 502 when it rejects our key or our request, or answers
-    /// what we cannot read (a misconfiguration a retry does not fix).
+    /// What we answer our caller: the status of its code in the table
+    /// (`crate::http::error_codes`), which every hop keeps: 504 on timeout;
+    /// 503 when the provider asks us to back off, fails with a 5xx or cannot
+    /// be reached (a later retry may succeed); 502 when it rejects our key
+    /// or our request, or answers what we cannot read (a misconfiguration a
+    /// retry does not fix). A chat and an embeddings failure of one kind
+    /// have the same status.
     pub fn status(&self) -> actix_web::http::StatusCode {
-        use actix_web::http::StatusCode;
-        match self {
-            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            Self::RateLimited { .. } | Self::Failed { .. } | Self::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            _ => StatusCode::BAD_GATEWAY,
-        }
+        crate::http::error_codes::relayed(self.code(Api::Chat))
+            .map_or(actix_web::http::StatusCode::BAD_GATEWAY, |entry| {
+                entry.status
+            })
     }
 }
 
@@ -392,6 +391,76 @@ pub fn redact(message: &str, key: &Secret) -> String {
 #[cfg(test)]
 mod redact_tests {
     use super::*;
+
+    #[test]
+    fn every_failure_has_a_code_of_the_table_with_one_status_for_both_apis() {
+        use actix_web::http::StatusCode;
+        let p = || "provider".to_owned();
+        let m = || "message".to_owned();
+        let after = std::time::Duration::from_secs(1);
+        let cases = [
+            (
+                ProviderError::Unauthorized {
+                    provider: p(),
+                    status: 401,
+                    message: m(),
+                },
+                502,
+            ),
+            (
+                ProviderError::RateLimited {
+                    provider: p(),
+                    message: m(),
+                },
+                503,
+            ),
+            (
+                ProviderError::Rejected {
+                    provider: p(),
+                    status: 404,
+                    message: m(),
+                },
+                502,
+            ),
+            (
+                ProviderError::Failed {
+                    provider: p(),
+                    status: 500,
+                    message: m(),
+                },
+                503,
+            ),
+            (
+                ProviderError::Timeout {
+                    provider: p(),
+                    after,
+                },
+                504,
+            ),
+            (
+                ProviderError::Unavailable {
+                    provider: p(),
+                    message: m(),
+                },
+                503,
+            ),
+            (
+                ProviderError::InvalidResponse {
+                    provider: p(),
+                    message: m(),
+                },
+                502,
+            ),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status(), StatusCode::from_u16(status).unwrap(), "{err}");
+            for api in [Api::Chat, Api::Embeddings] {
+                let entry = crate::http::error_codes::relayed(err.code(api))
+                    .unwrap_or_else(|| panic!("{} is not in the table", err.code(api)));
+                assert_eq!(entry.status, err.status(), "{}", entry.code);
+            }
+        }
+    }
 
     #[test]
     fn keys_are_removed_from_messages() {

@@ -1,6 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use shared::error::ApiError;
+use shared::http::error_codes;
 use shared::http::json_body::JsonBody;
 use shared::query::{self, QueryError};
 use shared::wire::{RetrieveRequest, RetrieveResponse};
@@ -16,16 +17,12 @@ pub enum RetrieveError {
 }
 
 impl ApiError for RetrieveError {
+    /// The status of the code in the table every hop keeps
+    /// (`shared::http::error_codes`): 503 for a vector store or index that
+    /// may come back, 502 for one that failed otherwise, the provider's and
+    /// the query's own.
     fn status(&self) -> StatusCode {
-        match self {
-            Self::Retrieval(RetrievalError::NotReady(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Retrieval(RetrievalError::VectorStore(err)) if err.is_transient() => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::Retrieval(RetrievalError::VectorStore(_)) => StatusCode::BAD_GATEWAY,
-            Self::Retrieval(RetrievalError::Embedding(err)) => err.status(),
-            Self::Query(err) => err.status(),
-        }
+        error_codes::relayed(self.code()).map_or(StatusCode::BAD_GATEWAY, |entry| entry.status)
     }
     fn code(&self) -> &'static str {
         match self {
