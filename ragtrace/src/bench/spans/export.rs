@@ -17,13 +17,13 @@ use super::{BATCH, Clock, SPANS, cpu, provider, tracing_request};
 /// translate, encoding and sending, per span, over batches of real spans
 /// (one `/chat`'s tree, recorded through the layer, repeated to fill a batch).
 pub(super) fn export_parts(requests: u64) -> (f64, f64, f64) {
-    let captured = Capture::default();
-    let provider = provider(Sampler::AlwaysOn, captured.clone());
+    let kept = Arc::default();
+    let provider = provider(Sampler::AlwaysOn, Capture(Some(Arc::clone(&kept))));
     let layer = shared::telemetry::otel_layer(provider.tracer("bench"));
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         tracing_request(&mut HeaderMap::new())
     });
-    let tree = std::mem::take(&mut *captured.0.lock().unwrap());
+    let tree = std::mem::take(&mut *kept.lock().unwrap());
     assert_eq!(tree.len(), SPANS, "one /chat is {SPANS} spans");
     let batch: Vec<SpanData> = tree.iter().cycle().take(BATCH).cloned().collect();
     let batches = (requests as usize * SPANS).div_ceil(BATCH).max(1);
@@ -78,7 +78,7 @@ pub(super) struct Discard;
 
 impl Discard {
     pub(super) fn processor() -> Capture {
-        Capture(Arc::default(), false)
+        Capture(None)
     }
 }
 
@@ -89,21 +89,16 @@ impl SpanExporter for Discard {
     }
 }
 
-/// Keeps ended spans when its flag is set (drops them otherwise).
-#[derive(Debug, Clone)]
-pub(super) struct Capture(Arc<Mutex<Vec<SpanData>>>, bool);
-
-impl Default for Capture {
-    fn default() -> Self {
-        Capture(Arc::default(), true)
-    }
-}
+/// A span processor that keeps ended spans in its list, or frees them at
+/// once when it has none.
+#[derive(Debug)]
+pub(super) struct Capture(Option<Arc<Mutex<Vec<SpanData>>>>);
 
 impl SpanProcessor for Capture {
     fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &Context) {}
     fn on_end(&self, span: SpanData) {
-        if self.1 {
-            self.0.lock().unwrap().push(span);
+        if let Some(kept) = &self.0 {
+            kept.lock().unwrap().push(span);
         }
     }
     fn force_flush(&self) -> OTelSdkResult {
