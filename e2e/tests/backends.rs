@@ -342,24 +342,37 @@ async fn openai_compatible_embeddings_and_chat_are_client_spans_with_reported_us
         .filter(|r| r.path == "/v1/embeddings")
         .collect();
     assert!(
-        embedding_requests.len() >= 2,
-        "corpus ingest plus the query"
+        embedding_requests.len() >= 3,
+        "corpus ingest, the query, and the groundedness evaluator"
     );
     assert!(
         embedding_requests
             .iter()
             .all(|r| r.body["model"] == "text-embedding-3-small")
     );
-    assert_eq!(
-        embedding_requests.last().unwrap().body["input"],
-        json!([QUESTION])
+    // The query, then the groundedness evaluator's sentences (through
+    // retrieval's `POST /embed`: the same embedder), the passages' last.
+    let [.., query, evaluator] = embedding_requests.as_slice() else {
+        unreachable!()
+    };
+    assert_eq!(query.body["input"], json!([QUESTION]));
+    let sentences = evaluator.body["input"].as_array().unwrap();
+    let last = sentences.last().and_then(Value::as_str).unwrap();
+    assert!(
+        sentences.len() > 1
+            && body["contexts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["text"].as_str().unwrap().contains(last)),
+        "{sentences:?}"
     );
 
     // What the spans say: the whole tree check, with both models remote.
     let spans = app
-        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT)
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT + 3)
         .await;
-    assert_chat_tree_with(
+    let tree = assert_chat_tree_with(
         &spans,
         &body,
         &Backend {
@@ -418,7 +431,15 @@ async fn openai_compatible_embeddings_and_chat_are_client_spans_with_reported_us
     );
     assert!(body["usage"]["input_tokens"].as_i64().unwrap() > 50);
     assert_eq!(chat.attr_str("confident.span.type"), Some("llm"));
-    let embeddings = span(&spans, "retrieval", "embeddings text-embedding-3-small");
+    // The query's embeddings, under the retrieval span (the evaluator's are
+    // under `POST /embed`, checked by `assert_chat_tree_with`).
+    let embeddings = spans
+        .iter()
+        .find(|s| {
+            s.name == "embeddings text-embedding-3-small"
+                && s.parent_span_id.as_deref() == Some(tree.retrieval.span_id.as_str())
+        })
+        .unwrap();
     assert_eq!(embeddings.kind, SpanKind::Client);
     assert_eq!(
         embeddings.attr_str("gen_ai.request.model"),

@@ -14,7 +14,7 @@ use serde_json::json;
 use support::{TestPipeline, parse_totals, rss_kib};
 
 const QUESTION: &str = "What does the traceparent header contain?";
-const SPANS_PER_CHAT: usize = 13;
+const SPANS_PER_CHAT: usize = 16;
 const NOT_EXPORTED: &str = "spans not exported in the last";
 const RECOVERED: &str = "telemetry: export recovered";
 

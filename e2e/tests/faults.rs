@@ -11,7 +11,7 @@ use serde_json::json;
 use support::{TestPipeline, is_trace_id, span};
 
 const QUESTION: &str = "What does the traceparent header contain?";
-const SPANS_PER_CHAT: usize = 13;
+const SPANS_PER_CHAT: usize = 16;
 
 #[actix_web::test]
 async fn an_untrusted_edge_starts_a_new_trace_linked_to_the_callers() {

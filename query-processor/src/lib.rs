@@ -11,13 +11,20 @@
 //!   execute_tool process_query     confident.span.type=tool
 //!     CLIENT POST /retrieve   -> retrieval SERVER POST /retrieve ...
 //!     CLIENT POST /generate   -> llm-service SERVER POST /generate ...
+//!     evaluation context_relevance   gen_ai.evaluation.score.value=1.0
+//!     evaluation groundedness        gen_ai.evaluation.score.label=pass
+//!     evaluation citation_validity   ...
 //! ```
+//!
+//! Once the answer is in, [`evaluation`] scores it and writes the results on
+//! the trace and in the response.
 //!
 //! With `RETRIEVAL_PROTOCOL=mcp`, retrieval is called as an MCP tool
 //! instead ([`mcp`]): `CLIENT tools/call search_documents` stands where
 //! `CLIENT POST /retrieve` stood.
 
 pub mod configuration;
+pub mod evaluation;
 pub mod mcp;
 pub mod routes;
 pub mod startup;

@@ -2,6 +2,8 @@ use actix_web::web;
 use shared::server::{Application, post_resource};
 
 use crate::configuration::{RetrievalProtocol, Settings};
+use crate::evaluation::Evaluator;
+use crate::evaluation::judge::Judge;
 use crate::mcp::McpRetrieval;
 use crate::routes;
 
@@ -12,11 +14,15 @@ pub fn build(settings: &Settings) -> anyhow::Result<Application> {
         retrieval_mcp: (settings.retrieval_protocol == RetrievalProtocol::Mcp)
             .then(|| McpRetrieval::new(settings.retrieval.clone())),
     });
+    let evaluator = web::Data::new(Evaluator {
+        judge: Judge::from_env()?,
+    });
     let application = Application::build(settings.listen_addr, move |cfg| {
         // One HTTP client per worker (awc::Client is !Send), with pooled
         // keep-alive connections to each downstream.
         cfg.app_data(web::Data::new(awc::Client::default()))
             .app_data(downstreams.clone())
+            .app_data(evaluator.clone())
             .route("/readyz", web::get().to(routes::readyz))
             .service(post_resource("/process", routes::process))
             .service(post_resource("/process/stream", routes::process_stream));

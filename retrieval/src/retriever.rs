@@ -93,6 +93,10 @@ impl Retriever {
         self.embedder.model_name()
     }
 
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
     pub fn collection(&self) -> &str {
         self.vectors.collection()
     }

@@ -82,6 +82,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
             .app_data(mcp.clone())
             .route("/readyz", web::get().to(routes::readyz))
             .service(post_resource("/retrieve", routes::retrieve))
+            .service(post_resource("/embed", routes::embed))
             .route("/mcp", web::route().to(mcp::http::handle));
     })?;
     Ok(application)

@@ -72,6 +72,20 @@ pub mod gen_ai {
         pub const EXECUTE_TOOL: &str = "execute_tool";
     }
 
+    /// The GenAI conventions' evaluation result: an event named
+    /// [`EVALUATION_RESULT_EVENT`] on the span being evaluated, with these
+    /// keys. We also put them on each evaluator's own `evaluation {name}`
+    /// span.
+    pub const EVALUATION_RESULT_EVENT: &str = "gen_ai.evaluation.result";
+    /// Which evaluator: `citation_validity`, `groundedness`, ...
+    pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+    /// double: the score, in [0, 1] here.
+    pub const EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+    /// `pass` or `fail`, from the evaluator's threshold.
+    pub const EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+    /// Why the score is what it is (counts, never content).
+    pub const EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+
     /// bool: the response was requested as a stream of chunks.
     pub const REQUEST_STREAM: &str = "gen_ai.request.stream";
     /// double, seconds: from sending the request to the first content chunk

@@ -31,6 +31,8 @@
 //! - [`config`]: environment parsing helpers.
 //! - [`faults`]: HotROD-style latency and error injection, off by default.
 //! - [`provider`]: provider names and endpoints of OpenAI-compatible APIs.
+//! - [`hashing`]: the built-in hashing embedder, shared by retrieval (its
+//!   offline model) and query-processor (its groundedness evaluator).
 
 pub mod attributes;
 pub mod client;
@@ -38,6 +40,7 @@ pub mod config;
 pub mod dialects;
 pub mod error;
 pub mod faults;
+pub mod hashing;
 pub mod http;
 pub mod logs;
 pub mod metrics;

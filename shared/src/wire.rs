@@ -38,6 +38,23 @@ pub struct ChatResponse {
     pub trace_url: Option<String>,
     pub model: String,
     pub usage: Usage,
+    /// How the answer scored on query-processor's evaluators.
+    #[serde(default)]
+    pub evaluations: Vec<Evaluation>,
+}
+
+/// One evaluation of an answer: what the GenAI conventions'
+/// `gen_ai.evaluation.result` event records (`gen_ai.evaluation.name`,
+/// `.score.value`, `.score.label`, `.explanation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub name: String,
+    /// In [0, 1]; higher is better.
+    pub score: f64,
+    /// `pass` when the score reaches the evaluator's threshold, else `fail`.
+    pub label: String,
+    /// Why, in counts (never the answer's or the passages' text).
+    pub explanation: String,
 }
 
 /// One retrieved passage.
@@ -75,6 +92,8 @@ pub struct ProcessResponse {
     pub contexts: Vec<Passage>,
     pub model: String,
     pub usage: Usage,
+    #[serde(default)]
+    pub evaluations: Vec<Evaluation>,
 }
 
 /// `POST /retrieve` on retrieval.
@@ -92,6 +111,26 @@ pub struct RetrieveResponse {
     pub embedder: String,
     /// The vector store's collection (`gen_ai.data_source.id`).
     pub data_source: String,
+}
+
+/// `POST /embed` on retrieval: texts to vectors with the embedder retrieval
+/// searches with (query-processor's groundedness evaluator, when that
+/// embedder is a remote model).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedRequest {
+    pub texts: Vec<String>,
+}
+
+/// Most texts one `POST /embed` accepts.
+pub const MAX_EMBED_TEXTS: usize = 64;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbedResponse {
+    /// The embedder (`gen_ai.response.model` of its `embeddings` span).
+    pub model: String,
+    /// One vector per text, in order.
+    pub vectors: Vec<Vec<f32>>,
 }
 
 /// `POST /generate` on llm-service.
@@ -130,7 +169,7 @@ pub struct ErrorBody {
 /// ```text
 /// event: contexts   data: {"contexts": [...]}          (gateway, query-processor)
 /// event: delta      data: {"text": "..."}              (zero or more)
-/// event: done       data: {"model", "usage", "finish_reason", "trace_id"?}
+/// event: done       data: {"model", "usage", "finish_reason", "trace_id"?, "evaluations"?}
 /// event: error      data: {"error", "message", "trace_id"}   (instead of done)
 /// ```
 ///
@@ -159,6 +198,10 @@ pub struct StreamDone {
     /// Set by the gateway, like [`ChatResponse::trace_url`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_url: Option<String>,
+    /// Set by query-processor once the whole answer is in, like
+    /// [`ChatResponse::evaluations`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evaluations: Vec<Evaluation>,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -129,6 +129,7 @@ proptest! {
             finish_reason: "stop".into(),
             trace_id: None,
 trace_url: None,
+evaluations: Vec::new(),
         }));
         let bytes: Vec<u8> = events
             .iter()

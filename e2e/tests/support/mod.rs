@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod edge;
+pub mod evaluation;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -350,8 +351,18 @@ impl Backend {
     };
 }
 
-/// gateway 3 + query-processor 4 + retrieval 4 + llm-service 2.
-pub const SPANS_PER_CHAT: usize = 13;
+/// gateway 3 + query-processor 7 (4, and one per evaluator) + retrieval 4
+/// + llm-service 2, with the embedded defaults.
+pub const SPANS_PER_CHAT: usize = 16;
+
+impl Backend {
+    /// [`SPANS_PER_CHAT`] for this backend: a remote embedder adds the
+    /// groundedness evaluator's `POST /embed` hop.
+    pub fn spans_per_chat(&self) -> usize {
+        SPANS_PER_CHAT - evaluation::evaluation_spans(false)
+            + evaluation::evaluation_spans(self.remote_embedder)
+    }
+}
 
 /// The spans whose parent is not in the trace: the entry points.
 pub fn entry_spans(spans: &[SpanRecord]) -> Vec<&SpanRecord> {
@@ -380,7 +391,7 @@ pub fn assert_chat_tree_with<'a>(
 ) -> ChatTree<'a> {
     assert_eq!(
         spans.len(),
-        SPANS_PER_CHAT,
+        b.spans_per_chat(),
         "{}",
         ragtrace::tree::render(spans)
     );
@@ -400,7 +411,20 @@ pub fn assert_chat_tree_with<'a>(
     let qp_to_retrieval = span(spans, "query-processor", "POST /retrieve");
     let retrieval_server = span(spans, "retrieval", "POST /retrieve");
     let retrieval = span(spans, "retrieval", "retrieval ragtrace");
-    let embeddings = span(spans, "retrieval", &format!("embeddings {}", b.embedder));
+    // The query's embeddings (a remote embedder also embeds for the
+    // groundedness evaluator, under `POST /embed`).
+    let embeddings = spans
+        .iter()
+        .find(|s| {
+            s.name == format!("embeddings {}", b.embedder)
+                && s.parent_span_id.as_deref() == Some(&retrieval.span_id)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no embeddings span under retrieval:\n{}",
+                ragtrace::tree::render(spans)
+            )
+        });
     let search = span(spans, "retrieval", "search ragtrace");
     let qp_to_llm = span(spans, "query-processor", "POST /generate");
     let llm_server = span(spans, "llm-service", "POST /generate");
@@ -484,6 +508,7 @@ pub fn assert_chat_tree_with<'a>(
     assert_eq!(tool.attr_str("gen_ai.operation.name"), Some("execute_tool"));
     assert_eq!(tool.attr_str("confident.span.type"), Some("tool"));
     assert_eq!(tool.attr_str("confident.tool.name"), Some("process_query"));
+    evaluation::assert_evaluations(spans, tool, &response["evaluations"], b.remote_embedder);
 
     // Retrieval, embeddings and vector search.
     let contexts = response["contexts"].as_array().unwrap();

@@ -154,6 +154,7 @@ pub async fn chat(
         trace_id,
         model: processed.model,
         usage: processed.usage,
+        evaluations: processed.evaluations,
     }))
 }
 

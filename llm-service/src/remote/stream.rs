@@ -210,6 +210,7 @@ impl Accumulator {
             finish_reason: self.completion.finish_reason.clone(),
             trace_id: None,
             trace_url: None,
+            evaluations: Vec::new(),
         })
     }
 

@@ -253,6 +253,7 @@ fn offline_stream(query: &str, contexts: &[Passage], config: &GeneratorConfig) -
             finish_reason: generation.finish_reason.as_str().to_owned(),
             trace_id: None,
             trace_url: None,
+            evaluations: Vec::new(),
         })
     });
     ChatStream {

@@ -10,10 +10,16 @@ use shared::redact::Content;
 use shared::streaming;
 use shared::wire::StreamEvent;
 use shared::wire::{
-    GenerateRequest, GenerateResponse, Passage, ProcessRequest, ProcessResponse, RetrieveRequest,
+    GenerateRequest, GenerateResponse, ProcessRequest, ProcessResponse, RetrieveRequest,
     RetrieveResponse,
 };
 use tracing::{Instrument, Span};
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::evaluation::embeddings::Vectors;
+use crate::evaluation::{Answer, Evaluator};
 
 use super::Downstreams;
 
@@ -53,24 +59,33 @@ impl ApiError for ProcessError {
 }
 shared::impl_response_error!(ProcessError);
 
-/// `POST /process`: retrieve, then generate.
+/// `POST /process`: retrieve, generate, then evaluate the answer.
 pub async fn process(
     JsonBody(request): JsonBody<ProcessRequest>,
     client: web::Data<awc::Client>,
     downstreams: web::Data<Downstreams>,
+    evaluator: web::Data<Evaluator>,
 ) -> Result<HttpResponse, ProcessError> {
     let (query, top_k, span) = open(&request)?;
     let response = async {
-        let (contexts, generate) = retrieve(&client, &downstreams, query, top_k).await?;
+        let (retrieved, generate) = retrieve(&client, &downstreams, query, top_k).await?;
         let generated: GenerateResponse = downstreams
             .llm_service
             .post_json(&client, "/generate", &generate)
             .await?;
+        let answer = Answer {
+            question: &generate.query,
+            contexts: &generate.contexts,
+            text: &generated.answer,
+        };
+        let vectors = Vectors::for_embedder(&retrieved.embedder, &client, &downstreams.retrieval);
+        let evaluations = evaluator.evaluate(&span, &answer, &vectors).await;
         Ok::<_, ProcessError>(ProcessResponse {
             answer: generated.answer,
-            contexts,
+            contexts: generate.contexts,
             model: generated.model,
             usage: generated.usage,
+            evaluations,
         })
     }
     .instrument(span.clone())
@@ -98,38 +113,95 @@ fn tool_span(query: &str, top_k: u32) -> Span {
     span
 }
 
-/// `POST /process/stream`: retrieve, then stream the generation.
+/// `POST /process/stream`: retrieve, then stream the generation, then
+/// evaluate the answer.
 ///
 /// Retrieval is an ordinary call; its contexts go out first, as a
 /// `contexts` event. Then llm-service's `/generate/stream` events are relayed
-/// as they arrive. The tool span and its CLIENT span to llm-service stay open
-/// until the stream ends; if our client leaves, dropping the relay closes
-/// the connection to llm-service, which ends its spans too.
+/// as they arrive; the answer is evaluated when its `done` event arrives,
+/// and that event goes on carrying the results. The tool span and its CLIENT
+/// span to llm-service stay open until the stream ends; if our client
+/// leaves, dropping the relay closes the connection to llm-service, which
+/// ends its spans too.
 pub async fn process_stream(
     JsonBody(request): JsonBody<ProcessRequest>,
     client: web::Data<awc::Client>,
     downstreams: web::Data<Downstreams>,
+    evaluator: web::Data<Evaluator>,
 ) -> Result<HttpResponse, ProcessError> {
     let (query, top_k, span) = open(&request)?;
     let opened = async {
-        let (contexts, generate) = retrieve(&client, &downstreams, query, top_k).await?;
+        let (retrieved, generate) = retrieve(&client, &downstreams, query, top_k).await?;
         let generation = downstreams
             .llm_service
             .post_stream(&client, "/generate/stream", &generate)
             .await?;
-        Ok::<_, ProcessError>((contexts, generation))
+        Ok::<_, ProcessError>((retrieved.embedder, generate, generation))
     }
     .instrument(span.clone())
     .await
     .inspect_err(|err| shared::telemetry::record_error(&span, err.code(), &err.to_string()));
-    let (contexts, generation) = opened?;
+    let (embedder, generate, generation) = opened?;
 
-    let events = futures_util::stream::once(std::future::ready(StreamEvent::Contexts(contexts)))
-        .chain(streaming::relay(generation));
+    let contexts = StreamEvent::Contexts(generate.contexts.clone());
+    let evaluate = Rc::new(EvaluateAtDone {
+        evaluator,
+        client,
+        downstreams,
+        evaluated: span.clone(),
+        embedder,
+        generate,
+        answer: RefCell::new(String::new()),
+    });
+    let relayed = streaming::relay(generation).then(move |event| {
+        let evaluate = evaluate.clone();
+        async move { evaluate.pass(event).await }
+    });
+    let events = futures_util::stream::once(std::future::ready(contexts)).chain(relayed);
     let spans = vec![span.clone(), Span::current()];
     Ok(streaming::respond(events, spans, move |_, observed| {
         dialects::output(&span, &Content::capture(&observed.text));
     }))
+}
+
+/// What a streamed answer is evaluated with once its `done` event arrives.
+struct EvaluateAtDone {
+    evaluator: web::Data<Evaluator>,
+    client: web::Data<awc::Client>,
+    downstreams: web::Data<Downstreams>,
+    evaluated: Span,
+    embedder: String,
+    generate: GenerateRequest,
+    /// The deltas so far.
+    answer: RefCell<String>,
+}
+
+impl EvaluateAtDone {
+    /// `event`, passed on; a `done` event gains the evaluation results.
+    async fn pass(&self, event: StreamEvent) -> StreamEvent {
+        match event {
+            StreamEvent::Delta(text) => {
+                self.answer.borrow_mut().push_str(&text);
+                StreamEvent::Delta(text)
+            }
+            StreamEvent::Done(mut done) => {
+                let text = self.answer.take();
+                let answer = Answer {
+                    question: &self.generate.query,
+                    contexts: &self.generate.contexts,
+                    text: &text,
+                };
+                let retrieval = &self.downstreams.retrieval;
+                let vectors = Vectors::for_embedder(&self.embedder, &self.client, retrieval);
+                done.evaluations = self
+                    .evaluator
+                    .evaluate(&self.evaluated, &answer, &vectors)
+                    .await;
+                StreamEvent::Done(done)
+            }
+            other => other,
+        }
+    }
 }
 
 /// The validated query and `top_k`, and the request's tool span.
@@ -140,14 +212,14 @@ fn open(request: &ProcessRequest) -> Result<(String, u32, Span), ProcessError> {
     Ok((query, top_k, span))
 }
 
-/// The top-k passages for `query`, from retrieval, and the request that asks
-/// llm-service to answer from them.
+/// What retrieval answered, and the request that asks llm-service to answer
+/// from its passages.
 async fn retrieve(
     client: &awc::Client,
     downstreams: &Downstreams,
     query: String,
     top_k: u32,
-) -> Result<(Vec<Passage>, GenerateRequest), DownstreamError> {
+) -> Result<(Retrieved, GenerateRequest), DownstreamError> {
     let request = RetrieveRequest {
         query: query.clone(),
         top_k,
@@ -161,10 +233,18 @@ async fn retrieve(
                 .await?
         }
     };
-    let contexts = retrieved.contexts;
     let generate = GenerateRequest {
         query,
-        contexts: contexts.clone(),
+        contexts: retrieved.contexts,
     };
-    Ok((contexts, generate))
+    let retrieved = Retrieved {
+        embedder: retrieved.embedder,
+    };
+    Ok((retrieved, generate))
+}
+
+/// What the evaluators need to know of the retrieval beyond its passages.
+struct Retrieved {
+    /// The embedder it searched with (`RetrieveResponse::embedder`).
+    embedder: String,
 }

@@ -92,8 +92,9 @@ use measure::run_config;
 use report::{Report, Settings};
 
 /// Spans one `/chat` produces when it is traced: gateway 3, query-processor
-/// 4, retrieval 4, llm-service 2 (asserted span by span in `e2e/tests/e2e.rs`).
-pub const SPANS_PER_REQUEST: u64 = 13;
+/// 7 (4, and one per evaluator), retrieval 4, llm-service 2 (asserted span by
+/// span in `e2e/tests/e2e.rs`).
+pub const SPANS_PER_REQUEST: u64 = 16;
 
 /// The ratio of the `ratio10` configuration.
 const RATIO: f64 = 0.1;

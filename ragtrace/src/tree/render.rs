@@ -14,7 +14,7 @@ use crate::receiver::SpanRecord;
 /// `gen_ai.tool.name` only on MCP spans (those with `mcp.method.name`),
 /// `http.response.status_code` only from 400 up, `ragtrace.stream.outcome`
 /// only when it is not `completed`.
-pub const KEY_ATTRIBUTES: [&str; 13] = [
+pub const KEY_ATTRIBUTES: [&str; 15] = [
     "mcp.method.name",
     "gen_ai.tool.name",
     "gen_ai.request.model",
@@ -25,6 +25,8 @@ pub const KEY_ATTRIBUTES: [&str; 13] = [
     "ragtrace.stream.outcome",
     "gen_ai.request.top_k",
     "gen_ai.data_source.id",
+    "gen_ai.evaluation.score.value",
+    "gen_ai.evaluation.score.label",
     "db.system.name",
     "http.response.status_code",
     "error.type",

@@ -1,5 +1,7 @@
+mod embed;
 mod retrieve;
 
+pub use embed::{EmbedError, embed};
 pub use retrieve::{RetrieveError, retrieve};
 
 use actix_web::{HttpResponse, web};

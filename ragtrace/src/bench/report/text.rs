@@ -71,9 +71,10 @@ pub fn render_config(c: &ConfigReport) -> String {
     let s = &c.spans;
     let _ = writeln!(
         out,
-        "  spans: expected {} ({} traced requests x 13), received {} (+{} of other traces), dropped {}, failed exports {}, unexported at exit {} ({} of 4 exporters reported); traces {} ({} complete)",
+        "  spans: expected {} ({} traced requests x {}), received {} (+{} of other traces), dropped {}, failed exports {}, unexported at exit {} ({} of 4 exporters reported); traces {} ({} complete)",
         s.expected,
         s.traced_requests,
+        crate::bench::SPANS_PER_REQUEST,
         s.received,
         s.other_spans,
         s.dropped,

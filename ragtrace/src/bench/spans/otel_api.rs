@@ -81,6 +81,23 @@ pub(super) fn direct(sampler: Sampler, requests: u64) -> Duration {
         let end = |cx: Context| {
             cx.span().end();
         };
+        let evaluation = |name: &'static str, parent: &Context| {
+            let cx = start(
+                name,
+                SpanKind::Internal,
+                vec![KeyValue::new("gen_ai.evaluation.name", name)],
+                parent,
+            );
+            let span = cx.span();
+            span.set_attribute(KeyValue::new("gen_ai.evaluation.score.value", 1.0));
+            span.set_attribute(KeyValue::new("gen_ai.evaluation.score.label", "pass"));
+            span.set_attribute(KeyValue::new(
+                "gen_ai.evaluation.explanation",
+                "4 of 4 sentences supported",
+            ));
+            drop(span);
+            cx
+        };
         let end_server = |cx: Context| {
             cx.span()
                 .set_attribute(KeyValue::new("http.response.status_code", 200));
@@ -105,6 +122,9 @@ pub(super) fn direct(sampler: Sampler, requests: u64) -> Duration {
         end(internal("chat offline", "chat", &generate));
         end_server(generate);
         end(generate_call);
+        for name in ["relevance", "groundedness", "citations"] {
+            end(evaluation(name, &tool));
+        }
         end(tool);
         end_server(process);
         end(process_call);

@@ -32,7 +32,7 @@
 //!
 //! Text without any kept token (empty, punctuation, or stop words only) embeds
 //! to the all-zero vector. It cannot be normalised; its cosine similarity with
-//! anything is defined as 0, which is how [`crate::vector_store::memory::VectorIndex`] scores it.
+//! anything is defined as 0, which is how retrieval's in-memory index scores it.
 //!
 //! Determinism: features are ordered by hash before being accumulated (in `f64`),
 //! so the floating-point summation order, and therefore every output bit, is

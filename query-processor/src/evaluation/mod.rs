@@ -1,0 +1,213 @@
+//! Online evaluation of every answer, written on the trace.
+//!
+//! Query-processor is the one service that holds the question, the
+//! passages and the whole answer, so the evaluators run here, once the
+//! answer is in. Three are deterministic and on by default ([`scores`]):
+//! citation validity, groundedness and context relevance. A fourth, a
+//! model-graded judge ([`judge`]), runs only with `EVAL_MODEL` set.
+//!
+//! Each result is recorded in the two places readers look for it:
+//!
+//! - its own INTERNAL span, `evaluation {gen_ai.evaluation.name}`, a child
+//!   of the span being evaluated, with the `gen_ai.evaluation.*` keys. The
+//!   console tree and Jaeger show it as a step; FutureAGI and OpenInference
+//!   give it their EVALUATOR kind; and what the evaluator itself calls (the
+//!   judge's `chat` span, retrieval's `POST /embed`) sits under it, so its
+//!   tokens and cost are visible and never counted as the answer's;
+//! - the GenAI conventions' `gen_ai.evaluation.result` event, on the span
+//!   being evaluated: the tool span whose output is the answer.
+//!
+//! An evaluator that cannot run (the embedder or the judge failed) marks its
+//! span ERROR and is left out of the results. The answer is still returned.
+
+pub mod embeddings;
+pub mod judge;
+pub mod scores;
+
+use opentelemetry::KeyValue;
+use shared::attributes::gen_ai;
+use shared::error::ApiError;
+use shared::http::downstream_error::DownstreamError;
+use shared::provider::Api;
+use shared::wire::{Evaluation, Passage};
+use tracing::{Instrument, Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use embeddings::Vectors;
+use judge::Judge;
+use scores::Score;
+
+/// `gen_ai.evaluation.name` of each evaluator.
+pub const CITATION_VALIDITY: &str = "citation_validity";
+pub const GROUNDEDNESS: &str = "groundedness";
+pub const CONTEXT_RELEVANCE: &str = "context_relevance";
+
+/// What is evaluated: the question, the passages it was answered from, and
+/// the answer.
+pub struct Answer<'a> {
+    pub question: &'a str,
+    pub contexts: &'a [Passage],
+    pub text: &'a str,
+}
+
+/// The evaluators this process runs: the deterministic three, and the judge
+/// when `EVAL_MODEL` is set.
+pub struct Evaluator {
+    pub judge: Option<Judge>,
+}
+
+impl Evaluator {
+    /// Score `answer`, recording every result under `evaluated`.
+    pub async fn evaluate(
+        &self,
+        evaluated: &Span,
+        answer: &Answer<'_>,
+        vectors: &Vectors<'_>,
+    ) -> Vec<Evaluation> {
+        let mut results = Vec::with_capacity(4);
+        results.push(record(
+            evaluated,
+            evaluation_span(evaluated, CONTEXT_RELEVANCE),
+            scores::CONTEXT_RELEVANCE_THRESHOLD,
+            scores::context_relevance(answer.contexts),
+        ));
+
+        // Groundedness embeds the answer's sentences and the passages'; the
+        // citations are checked against the same similarities.
+        let sentences = scores::sentences(answer.text);
+        let span = evaluation_span(evaluated, GROUNDEDNESS);
+        match similarities(&sentences, answer.contexts, vectors)
+            .instrument(span.1.clone())
+            .await
+        {
+            Ok(similarity) => {
+                let score = scores::groundedness(&similarity);
+                results.push(record(
+                    evaluated,
+                    span,
+                    scores::GROUNDEDNESS_THRESHOLD,
+                    score,
+                ));
+                results.push(record(
+                    evaluated,
+                    evaluation_span(evaluated, CITATION_VALIDITY),
+                    scores::CITATION_VALIDITY_THRESHOLD,
+                    scores::citation_validity(&sentences, answer.contexts.len(), &similarity),
+                ));
+            }
+            Err(err) => failed(span.1, err.code(), &err.to_string()),
+        }
+
+        if let Some(judge) = &self.judge {
+            let span = evaluation_span(evaluated, judge::ANSWER_RELEVANCE);
+            // The judge's `chat` span is this span's child.
+            match judge.grade(answer).instrument(span.1.clone()).await {
+                Ok(score) => results.push(record(evaluated, span, judge::THRESHOLD, score)),
+                Err(err) => failed(span.1, err.code(Api::Chat), &err.to_string()),
+            }
+        }
+        results
+    }
+}
+
+/// The evaluator's span: `evaluation {gen_ai.evaluation.name}`, INTERNAL,
+/// a child of the span being evaluated. The score, label and explanation
+/// are recorded once known ([`record`]).
+fn evaluation_span(evaluated: &Span, name: &'static str) -> (&'static str, Span) {
+    let span = tracing::info_span!(
+        parent: evaluated,
+        "evaluation",
+        otel.name = %format!("evaluation {name}"),
+        otel.kind = "internal",
+        "gen_ai.evaluation.name" = name,
+        "gen_ai.evaluation.score.value" = field::Empty,
+        "gen_ai.evaluation.score.label" = field::Empty,
+        "gen_ai.evaluation.explanation" = field::Empty,
+    );
+    (name, span)
+}
+
+/// Label `score` against `threshold` and record it: on the evaluator's
+/// span, which ends here, and as the conventions' `gen_ai.evaluation.result`
+/// event on the span being evaluated.
+fn record(
+    evaluated: &Span,
+    (name, span): (&'static str, Span),
+    threshold: f64,
+    score: Score,
+) -> Evaluation {
+    let label = if score.value >= threshold {
+        "pass"
+    } else {
+        "fail"
+    };
+    span.record("gen_ai.evaluation.score.value", score.value);
+    span.record("gen_ai.evaluation.score.label", label);
+    span.record("gen_ai.evaluation.explanation", score.explanation.as_str());
+    evaluated.add_event(
+        gen_ai::EVALUATION_RESULT_EVENT,
+        vec![
+            KeyValue::new(gen_ai::EVALUATION_NAME, name),
+            KeyValue::new(gen_ai::EVALUATION_SCORE_VALUE, score.value),
+            KeyValue::new(gen_ai::EVALUATION_SCORE_LABEL, label),
+            KeyValue::new(gen_ai::EVALUATION_EXPLANATION, score.explanation.clone()),
+        ],
+    );
+    Evaluation {
+        name: name.to_owned(),
+        score: score.value,
+        label: label.to_owned(),
+        explanation: score.explanation,
+    }
+}
+
+fn failed(span: Span, code: &str, message: &str) {
+    shared::telemetry::record_error(&span, code, message);
+}
+
+/// `similarity[s][p]`: how far passage `p` says what the `s`-th statement
+/// of the answer (source lists left out) says: the best cosine between the
+/// statement and one of the passage's sentences. (A sentence against a whole
+/// passage scores low however exactly the passage says it.)
+async fn similarities(
+    sentences: &[scores::Sentence],
+    contexts: &[Passage],
+    vectors: &Vectors<'_>,
+) -> Result<Vec<Vec<f32>>, DownstreamError> {
+    let statements = statements(sentences);
+    if statements.is_empty() || contexts.is_empty() {
+        return Ok(vec![vec![0.0; contexts.len()]; statements.len()]);
+    }
+    // Every statement, then every sentence of every passage, in one call.
+    let mut texts = statements;
+    let answered = texts.len();
+    let mut owner = Vec::new();
+    for (p, passage) in contexts.iter().enumerate() {
+        for sentence in statements_of(&passage.text) {
+            texts.push(sentence);
+            owner.push(p);
+        }
+    }
+    let embedded = vectors.embed(&texts).await?;
+    let (answer_vectors, passage_vectors) = embedded.split_at(answered);
+    let mut similarity = vec![vec![0.0f32; contexts.len()]; answered];
+    for (row, a) in similarity.iter_mut().zip(answer_vectors) {
+        for (&p, v) in owner.iter().zip(passage_vectors) {
+            row[p] = row[p].max(scores::cosine(a, v));
+        }
+    }
+    Ok(similarity)
+}
+
+/// The sentences that state something (not a `Sources:` list).
+fn statements(sentences: &[scores::Sentence]) -> Vec<String> {
+    sentences
+        .iter()
+        .filter(|s| s.is_statement())
+        .map(|s| s.text.clone())
+        .collect()
+}
+
+fn statements_of(passage: &str) -> Vec<String> {
+    statements(&scores::sentences(passage))
+}
