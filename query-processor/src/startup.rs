@@ -3,7 +3,6 @@ use shared::server::{Application, post_resource};
 
 use crate::configuration::{RetrievalProtocol, Settings};
 use crate::evaluation::Evaluator;
-use crate::evaluation::judge::Judge;
 use crate::mcp::McpRetrieval;
 use crate::routes;
 
@@ -14,9 +13,7 @@ pub fn build(settings: &Settings) -> anyhow::Result<Application> {
         retrieval_mcp: (settings.retrieval_protocol == RetrievalProtocol::Mcp)
             .then(|| McpRetrieval::new(settings.retrieval.clone())),
     });
-    let evaluator = web::Data::new(Evaluator {
-        judge: Judge::from_env()?,
-    });
+    let evaluator = web::Data::new(Evaluator::from_env()?);
     let application = Application::build(settings.listen_addr, move |cfg| {
         // One HTTP client per worker (awc::Client is !Send), with pooled
         // keep-alive connections to each downstream.

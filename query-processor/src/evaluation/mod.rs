@@ -51,12 +51,25 @@ pub struct Answer<'a> {
 }
 
 /// The evaluators this process runs: the deterministic three, and the judge
-/// when `EVAL_MODEL` is set.
+/// when `EVAL_MODEL` is set; none with `RAGTRACE_EVALUATIONS=off`.
 pub struct Evaluator {
+    pub enabled: bool,
     pub judge: Option<Judge>,
 }
 
 impl Evaluator {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let enabled = match shared::config::env_string("RAGTRACE_EVALUATIONS", "on").as_str() {
+            "on" => true,
+            "off" => false,
+            other => anyhow::bail!("RAGTRACE_EVALUATIONS must be on or off, got {other:?}"),
+        };
+        Ok(Self {
+            enabled,
+            judge: if enabled { Judge::from_env()? } else { None },
+        })
+    }
+
     /// Score `answer`, recording every result under `evaluated`.
     pub async fn evaluate(
         &self,
@@ -64,6 +77,9 @@ impl Evaluator {
         answer: &Answer<'_>,
         vectors: &Vectors<'_>,
     ) -> Vec<Evaluation> {
+        if !self.enabled {
+            return Vec::new();
+        }
         let mut results = Vec::with_capacity(4);
         results.push(record(
             evaluated,
