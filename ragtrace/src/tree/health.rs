@@ -1,6 +1,6 @@
 //! A trace's vital signs ([`Health`]): span, service and error counts, depth,
-//! hops between services, roots and orphans, and the inference tokens, as one
-//! line of text.
+//! hops between services, roots and orphans, the inference tokens and the
+//! answer's evaluations, as one line of text.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -14,8 +14,22 @@ pub const MCP_METHOD: &str = "mcp.method.name";
 /// `gen_ai.operation.name` values whose token usage counts as inference.
 pub const INFERENCE_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
 
+/// The attribute that marks an evaluation span, and the keys of its result
+/// (OpenTelemetry GenAI conventions, `gen_ai.evaluation.result`).
+pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+const EVALUATION_SCORE: &str = "gen_ai.evaluation.score.value";
+const EVALUATION_LABEL: &str = "gen_ai.evaluation.score.label";
+
+/// One evaluator's result, from its evaluation span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    pub name: String,
+    pub score: f64,
+    pub label: String,
+}
+
 /// A trace's vital signs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Health {
     /// Distinct trace ids, in order of first appearance (one for a healthy
     /// trace).
@@ -45,6 +59,11 @@ pub struct Health {
     pub input_tokens: i64,
     /// Sum of `gen_ai.usage.output_tokens` over inference spans.
     pub output_tokens: i64,
+    /// Tokens (in and out) of inference spans under an evaluation span (a
+    /// model-graded judge): not the answer's, so not in the two above.
+    pub evaluation_tokens: i64,
+    /// The evaluation spans' results, in the order they started.
+    pub evaluations: Vec<Evaluated>,
 }
 
 impl Health {
@@ -106,10 +125,22 @@ pub fn health(spans: &[SpanRecord]) -> Health {
     let mut services: Vec<String> = spans.iter().map(|s| s.service_name.clone()).collect();
     services.sort();
     services.dedup();
-    let (mut input_tokens, mut output_tokens) = (0, 0);
+    let evaluation_ids: HashSet<(&str, &str)> = spans
+        .iter()
+        .filter(|s| s.attributes.contains_key(EVALUATION_NAME))
+        .map(|s| (s.trace_id.as_str(), s.span_id.as_str()))
+        .collect();
+    let (mut input_tokens, mut output_tokens, mut evaluation_tokens) = (0, 0, 0);
     for s in spans.iter().filter(|s| is_inference(s)) {
-        input_tokens += s.attr_i64("gen_ai.usage.input_tokens").unwrap_or(0);
-        output_tokens += s.attr_i64("gen_ai.usage.output_tokens").unwrap_or(0);
+        let input = s.attr_i64("gen_ai.usage.input_tokens").unwrap_or(0);
+        let output = s.attr_i64("gen_ai.usage.output_tokens").unwrap_or(0);
+        let parent = s.parent_span_id.as_deref().unwrap_or("");
+        if evaluation_ids.contains(&(s.trace_id.as_str(), parent)) {
+            evaluation_tokens += input + output;
+        } else {
+            input_tokens += input;
+            output_tokens += output;
+        }
     }
     let (http_hops, mcp_hops) = hops(spans);
     Health {
@@ -124,7 +155,30 @@ pub fn health(spans: &[SpanRecord]) -> Health {
         errors: spans.iter().filter(|s| s.is_error()).count(),
         input_tokens,
         output_tokens,
+        evaluation_tokens,
+        evaluations: evaluations(spans),
     }
+}
+
+/// The results of the evaluation spans that have one (a failed evaluator
+/// has none), by start time.
+fn evaluations(spans: &[SpanRecord]) -> Vec<Evaluated> {
+    let mut found: Vec<(u64, Evaluated)> = spans
+        .iter()
+        .filter_map(|s| {
+            let score = s.attributes.get(EVALUATION_SCORE)?.as_f64()?;
+            Some((
+                s.start_unix_nanos,
+                Evaluated {
+                    name: s.attr_str(EVALUATION_NAME)?.to_owned(),
+                    score,
+                    label: s.attr_str(EVALUATION_LABEL).unwrap_or("").to_owned(),
+                },
+            ))
+        })
+        .collect();
+    found.sort_by_key(|(start, _)| *start);
+    found.into_iter().map(|(_, e)| e).collect()
 }
 
 /// First 8 characters of a trace id and an ellipsis.
@@ -143,6 +197,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `trace 30020d70…: 13 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 9, 3 hops, 0 orphans, 0 errors, 586 tokens (471 in / 115 out)`.
 /// With MCP hops the hops are split: `3 hops (2 http, 1 mcp)`.
 /// `, N roots` is added before the orphans when there is not exactly one root.
+/// A judge's tokens follow as `(+N evaluating)`, and the evaluations close
+/// the line: `; groundedness 1.00 pass, citation_validity 0.50 fail`.
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.trace_ids.as_slice() {
@@ -174,6 +230,14 @@ impl fmt::Display for Health {
             plural(self.total_tokens().max(0) as usize, "token", "tokens"),
             self.input_tokens,
             self.output_tokens,
-        )
+        )?;
+        if self.evaluation_tokens > 0 {
+            write!(f, " (+{} evaluating)", self.evaluation_tokens)?;
+        }
+        for (i, e) in self.evaluations.iter().enumerate() {
+            let separator = if i == 0 { "; " } else { ", " };
+            write!(f, "{separator}{} {:.2} {}", e.name, e.score, e.label)?;
+        }
+        Ok(())
     }
 }

@@ -29,6 +29,8 @@ fn health_counts() {
             errors: 0,
             input_tokens: 201,
             output_tokens: 32,
+            evaluation_tokens: 0,
+            evaluations: vec![],
         },
         "embedding tokens (9) are not counted"
     );
@@ -115,5 +117,72 @@ fn counts_an_mcp_hop_once_and_not_its_http_transport() {
         h.to_string(),
         "trace 4bf92f35…: 2 spans, 1 service (retrieval), depth 2, 1 hop (0 http, 1 mcp), \
          0 orphans, 0 errors, 0 tokens (0 in / 0 out)"
+    );
+}
+
+#[test]
+fn evaluations_close_the_line_and_a_judges_tokens_are_not_the_answers() {
+    let mut spans = pipeline();
+    let tool = spans
+        .iter()
+        .find(|s| s.service_name == "query-processor")
+        .unwrap()
+        .span_id
+        .clone();
+    let evaluation = |id: &str, name: &str, score: f64, label: &str, start: u64| {
+        let mut span = sp(
+            id,
+            Some(&tool),
+            "query-processor",
+            SpanKind::Internal,
+            id,
+            start,
+            start + 1,
+        );
+        span.attributes
+            .insert("gen_ai.evaluation.name".into(), json!(name));
+        span.attributes
+            .insert("gen_ai.evaluation.score.value".into(), json!(score));
+        span.attributes
+            .insert("gen_ai.evaluation.score.label".into(), json!(label));
+        span
+    };
+    spans.push(evaluation("e2", "citation_validity", 0.5, "fail", 92));
+    spans.push(evaluation("e1", "groundedness", 1.0, "pass", 91));
+    let mut judge = sp(
+        "j",
+        Some("e1"),
+        "query-processor",
+        SpanKind::Client,
+        "chat judge",
+        91,
+        92,
+    );
+    judge
+        .attributes
+        .insert("gen_ai.operation.name".into(), json!("chat"));
+    judge
+        .attributes
+        .insert("gen_ai.usage.input_tokens".into(), json!(300));
+    judge
+        .attributes
+        .insert("gen_ai.usage.output_tokens".into(), json!(20));
+    spans.push(judge);
+    // A failed evaluator has no score: not listed.
+    let mut failed = evaluation("e3", "answer_relevance", 0.0, "", 93);
+    failed.attributes.remove("gen_ai.evaluation.score.value");
+    spans.push(failed);
+
+    let h = health(&spans);
+    assert_eq!(
+        (h.input_tokens, h.output_tokens, h.evaluation_tokens),
+        (201, 32, 320)
+    );
+    assert!(
+        h.to_string().ends_with(
+            "233 tokens (201 in / 32 out) (+320 evaluating); groundedness 1.00 pass, \
+             citation_validity 0.50 fail"
+        ),
+        "{h}"
     );
 }
