@@ -85,7 +85,12 @@ fn smoke_run_produces_every_figure_and_every_span() {
         .map(|c| c["config"].as_str().unwrap())
         .collect();
     // Interleaved: every configuration once per round.
-    assert_eq!(names, ["off", "all", "ratio10", "off", "all", "ratio10"]);
+    assert_eq!(
+        names,
+        [
+            "off", "all", "ratio10", "no-eval", "off", "all", "ratio10", "no-eval"
+        ]
+    );
     let rounds: Vec<u64> = configs.iter().map(|c| count(c, "/round")).collect();
     assert_eq!(rounds, [1, 1, 1, 2, 2, 2]);
     // The first configuration set the common rate, at its own fraction:
@@ -143,7 +148,7 @@ fn smoke_run_produces_every_figure_and_every_span() {
         assert_eq!(received, expected, "{name}: {spans}");
         assert_eq!(count(spans, "/rejected_export_requests"), 0);
         match name {
-            "off" => {
+            "off" | "no-eval" => {
                 assert_eq!(traced, 0);
                 assert_eq!(count(spans, "/exporters_reporting"), 0);
                 assert_eq!(count(spans, "/export_requests"), 0);
@@ -181,7 +186,14 @@ fn smoke_run_produces_every_figure_and_every_span() {
         .collect();
     assert_eq!(
         per_round,
-        [("all", 1), ("ratio10", 1), ("all", 2), ("ratio10", 2)]
+        [
+            ("all", 1),
+            ("ratio10", 1),
+            ("no-eval", 1),
+            ("all", 2),
+            ("ratio10", 2),
+            ("no-eval", 2)
+        ]
     );
     for o in overhead {
         for field in [
@@ -198,7 +210,7 @@ fn smoke_run_produces_every_figure_and_every_span() {
         assert!(delta.is_some_and(f64::is_finite), "{o}");
     }
     let medians = report["overhead_median"].as_array().unwrap();
-    assert_eq!(medians.len(), 2);
+    assert_eq!(medians.len(), 3);
     for m in medians {
         assert_eq!(count(m, "/rounds"), 2);
         let name = m["config"].as_str().unwrap();
@@ -233,6 +245,7 @@ fn smoke_run_produces_every_figure_and_every_span() {
         "tracing 10% of requests costs <= 3% of throughput",
         "all: every span of every served request arrives, none dropped",
         "ratio10: each service ready within 200 ms of spawn",
+        "evaluating every answer costs <= 10% of a request's pipeline CPU",
     ] {
         assert!(target_names.contains(&expected), "{target_names:?}");
     }

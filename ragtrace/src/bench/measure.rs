@@ -185,7 +185,7 @@ pub(super) async fn run_config(
 
     // Stop: every service flushes its spans and logs its totals.
     let statuses = pipeline.stop_all(Duration::from_secs(15)).await;
-    let totals = wait_for_totals(&logs, tracing != Tracing::Off).await;
+    let totals = wait_for_totals(&logs, !matches!(tracing, Tracing::Off | Tracing::NoEval)).await;
     let counts = sink.counts();
     sink.stop().await;
 

@@ -116,16 +116,25 @@ pub enum Tracing {
     All,
     /// 10 % parent-based trace-id ratio sampling.
     Ratio10,
+    /// Tracing off and no online evaluation (`RAGTRACE_EVALUATIONS=off`):
+    /// against `off`, what evaluating every answer costs.
+    NoEval,
 }
 
 impl Tracing {
-    pub const ALL: [Tracing; 3] = [Tracing::Off, Tracing::All, Tracing::Ratio10];
+    pub const ALL: [Tracing; 4] = [
+        Tracing::Off,
+        Tracing::All,
+        Tracing::Ratio10,
+        Tracing::NoEval,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Tracing::Off => "off",
             Tracing::All => "all",
             Tracing::Ratio10 => "ratio10",
+            Tracing::NoEval => "no-eval",
         }
     }
 
@@ -134,6 +143,7 @@ impl Tracing {
             Tracing::Off => "tracing off (OTEL_SDK_DISABLED=true)",
             Tracing::All => "tracing on, every request sampled",
             Tracing::Ratio10 => "tracing on, 10% parent-based ratio sampling",
+            Tracing::NoEval => "tracing off, answers not evaluated (RAGTRACE_EVALUATIONS=off)",
         }
     }
 
@@ -141,6 +151,10 @@ impl Tracing {
     fn env(self) -> Vec<(String, String)> {
         let pairs: &[(&str, &str)] = match self {
             Tracing::Off => &[("OTEL_SDK_DISABLED", "true")],
+            Tracing::NoEval => &[
+                ("OTEL_SDK_DISABLED", "true"),
+                ("RAGTRACE_EVALUATIONS", "off"),
+            ],
             Tracing::All => &[],
             Tracing::Ratio10 => &[
                 ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
@@ -158,7 +172,7 @@ impl Tracing {
     /// the parent-based sampler defers to its root sampler.
     fn sampled(self, trace_id: TraceId) -> bool {
         let root = match self {
-            Tracing::Off => return false,
+            Tracing::Off | Tracing::NoEval => return false,
             Tracing::All => Sampler::AlwaysOn,
             Tracing::Ratio10 => Sampler::TraceIdRatioBased(RATIO),
         };

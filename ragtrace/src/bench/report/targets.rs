@@ -69,6 +69,21 @@ pub(super) fn targets(configs: &[ConfigReport], overhead: &[OverheadSummary]) ->
             ratio10.throughput_ratio.median >= 0.97,
         );
     }
+    if let Some(no_eval) = overhead.iter().find(|o| o.config == "no-eval") {
+        // `no-eval` against `off`: a request without its evaluation. The
+        // share is of an evaluated request's CPU (`off`).
+        let share = 1.0 - no_eval.cpu_per_request_ratio.median;
+        check(
+            "evaluating every answer costs <= 10% of a request's pipeline CPU".into(),
+            format!(
+                "{:.0} us per request, {:.1}% (no-eval against off: {})",
+                -no_eval.cpu_per_request_delta_us.median,
+                share * 100.0,
+                delta_text(&no_eval.cpu_per_request_delta_us, no_eval.rounds)
+            ),
+            share <= 0.10,
+        );
+    }
     for name in distinct(configs.iter().map(|c| c.config.as_str())) {
         let runs: Vec<&ConfigReport> = configs.iter().filter(|c| c.config == name).collect();
         let sum = |f: fn(&SpanReport) -> u64| runs.iter().map(|c| f(&c.spans)).sum::<u64>();
