@@ -3,13 +3,13 @@
 //! Each stop of the tour is a heading that names one file and one item in
 //! it: ``## 3. Extract and inject: `shared/src/propagation.rs` · `extract_context` ``.
 //! This test fails if a stop names a file or an item that no longer exists,
-//! if the tour has more than twelve stops, if the items it sends a reader to
+//! if the tour has more than thirteen stops, if the items it sends a reader to
 //! add up to more than about 600 lines, or if the README's "Where to read"
 //! no longer opens with the tour's first paragraph.
 
 use std::path::{Path, PathBuf};
 
-const MAX_STOPS: usize = 12;
+const MAX_STOPS: usize = 13;
 const MAX_TOUR_LINES: usize = 600;
 
 fn root() -> PathBuf {
