@@ -10,7 +10,9 @@
 use shared::client::Downstream;
 use shared::hashing::HashingEmbedder;
 use shared::http::downstream_error::DownstreamError;
-use shared::wire::{EmbedRequest, EmbedResponse, MAX_EMBED_TEXTS};
+use shared::wire::{EmbedRequest, EmbedResponse, MAX_EMBED_TEXTS, Passage};
+
+use super::scores::{Sentence, cosine, sentences};
 
 /// Where the evaluators' vectors come from, for one answer.
 pub enum Vectors<'a> {
@@ -52,6 +54,55 @@ impl<'a> Vectors<'a> {
             }
         }
     }
+}
+
+impl Vectors<'_> {
+    /// `similarity[s][p]`: how far passage `p` says what the `s`-th statement
+    /// of the answer (source lists left out) says: the best cosine between the
+    /// statement and one of the passage's sentences. (A sentence against a whole
+    /// passage scores low however exactly the passage says it.)
+    pub async fn similarities(
+        &self,
+        sentences: &[Sentence],
+        contexts: &[Passage],
+    ) -> Result<Vec<Vec<f32>>, DownstreamError> {
+        let statements = statements(sentences);
+        if statements.is_empty() || contexts.is_empty() {
+            return Ok(vec![vec![0.0; contexts.len()]; statements.len()]);
+        }
+        // Every statement, then every sentence of every passage, in one call.
+        let mut texts = statements;
+        let answered = texts.len();
+        let mut owner = Vec::new();
+        for (p, passage) in contexts.iter().enumerate() {
+            for sentence in statements_of(&passage.text) {
+                texts.push(sentence);
+                owner.push(p);
+            }
+        }
+        let embedded = self.embed(&texts).await?;
+        let (answer_vectors, passage_vectors) = embedded.split_at(answered);
+        let mut similarity = vec![vec![0.0f32; contexts.len()]; answered];
+        for (row, a) in similarity.iter_mut().zip(answer_vectors) {
+            for (&p, v) in owner.iter().zip(passage_vectors) {
+                row[p] = row[p].max(cosine(a, v));
+            }
+        }
+        Ok(similarity)
+    }
+}
+
+/// The sentences that state something (not a `Sources:` list).
+fn statements(sentences: &[Sentence]) -> Vec<String> {
+    sentences
+        .iter()
+        .filter(|s| s.is_statement())
+        .map(|s| s.text.clone())
+        .collect()
+}
+
+fn statements_of(passage: &str) -> Vec<String> {
+    statements(&sentences(passage))
 }
 
 /// `ragtrace-hashing-384` → 384.

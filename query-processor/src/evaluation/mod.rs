@@ -27,7 +27,6 @@ pub mod scores;
 use opentelemetry::KeyValue;
 use shared::attributes::gen_ai;
 use shared::error::ApiError;
-use shared::http::downstream_error::DownstreamError;
 use shared::provider::Api;
 use shared::wire::{Evaluation, Passage};
 use tracing::{Instrument, Span, field};
@@ -81,149 +80,100 @@ impl Evaluator {
             return Vec::new();
         }
         let mut results = Vec::with_capacity(4);
-        results.push(record(
-            evaluated,
-            evaluation_span(evaluated, CONTEXT_RELEVANCE),
-            scores::CONTEXT_RELEVANCE_THRESHOLD,
-            scores::context_relevance(answer.contexts),
-        ));
+        let relevance = EvaluationSpan::open(evaluated, CONTEXT_RELEVANCE);
+        let score = scores::context_relevance(answer.contexts);
+        results.push(relevance.record(evaluated, scores::CONTEXT_RELEVANCE_THRESHOLD, score));
 
         // Groundedness embeds the answer's sentences and the passages'; the
         // citations are checked against the same similarities.
         let sentences = scores::sentences(answer.text);
-        let span = evaluation_span(evaluated, GROUNDEDNESS);
-        match similarities(&sentences, answer.contexts, vectors)
-            .instrument(span.1.clone())
+        let groundedness = EvaluationSpan::open(evaluated, GROUNDEDNESS);
+        match vectors
+            .similarities(&sentences, answer.contexts)
+            .instrument(groundedness.span.clone())
             .await
         {
             Ok(similarity) => {
                 let score = scores::groundedness(&similarity);
-                results.push(record(
-                    evaluated,
-                    span,
-                    scores::GROUNDEDNESS_THRESHOLD,
-                    score,
-                ));
-                results.push(record(
-                    evaluated,
-                    evaluation_span(evaluated, CITATION_VALIDITY),
-                    scores::CITATION_VALIDITY_THRESHOLD,
-                    scores::citation_validity(&sentences, answer.contexts.len(), &similarity),
-                ));
+                results.push(groundedness.record(evaluated, scores::GROUNDEDNESS_THRESHOLD, score));
+                let citations = EvaluationSpan::open(evaluated, CITATION_VALIDITY);
+                let score =
+                    scores::citation_validity(&sentences, answer.contexts.len(), &similarity);
+                let threshold = scores::CITATION_VALIDITY_THRESHOLD;
+                results.push(citations.record(evaluated, threshold, score));
             }
-            Err(err) => failed(span.1, err.code(), &err.to_string()),
+            Err(err) => groundedness.failed(err.code(), &err.to_string()),
         }
 
         if let Some(judge) = &self.judge {
-            let span = evaluation_span(evaluated, judge::ANSWER_RELEVANCE);
+            let judged = EvaluationSpan::open(evaluated, judge::ANSWER_RELEVANCE);
             // The judge's `chat` span is this span's child.
-            match judge.grade(answer).instrument(span.1.clone()).await {
-                Ok(score) => results.push(record(evaluated, span, judge::THRESHOLD, score)),
-                Err(err) => failed(span.1, err.code(Api::Chat), &err.to_string()),
+            match judge.grade(answer).instrument(judged.span.clone()).await {
+                Ok(score) => results.push(judged.record(evaluated, judge::THRESHOLD, score)),
+                Err(err) => judged.failed(err.code(Api::Chat), &err.to_string()),
             }
         }
         results
     }
 }
 
-/// The evaluator's span: `evaluation {gen_ai.evaluation.name}`, INTERNAL,
-/// a child of the span being evaluated. The score, label and explanation
-/// are recorded once known ([`record`]).
-fn evaluation_span(evaluated: &Span, name: &'static str) -> (&'static str, Span) {
-    let span = tracing::info_span!(
-        parent: evaluated,
-        "evaluation",
-        otel.name = %format!("evaluation {name}"),
-        otel.kind = "internal",
-        "gen_ai.evaluation.name" = name,
-        "gen_ai.evaluation.score.value" = field::Empty,
-        "gen_ai.evaluation.score.label" = field::Empty,
-        "gen_ai.evaluation.explanation" = field::Empty,
-    );
-    (name, span)
+/// An evaluator's span, open while it runs.
+struct EvaluationSpan {
+    name: &'static str,
+    span: Span,
 }
 
-/// Label `score` against `threshold` and record it: on the evaluator's
-/// span, which ends here, and as the conventions' `gen_ai.evaluation.result`
-/// event on the span being evaluated.
-fn record(
-    evaluated: &Span,
-    (name, span): (&'static str, Span),
-    threshold: f64,
-    score: Score,
-) -> Evaluation {
-    let label = if score.value >= threshold {
-        "pass"
-    } else {
-        "fail"
-    };
-    span.record("gen_ai.evaluation.score.value", score.value);
-    span.record("gen_ai.evaluation.score.label", label);
-    span.record("gen_ai.evaluation.explanation", score.explanation.as_str());
-    evaluated.add_event(
-        gen_ai::EVALUATION_RESULT_EVENT,
-        vec![
-            KeyValue::new(gen_ai::EVALUATION_NAME, name),
-            KeyValue::new(gen_ai::EVALUATION_SCORE_VALUE, score.value),
-            KeyValue::new(gen_ai::EVALUATION_SCORE_LABEL, label),
-            KeyValue::new(gen_ai::EVALUATION_EXPLANATION, score.explanation.clone()),
-        ],
-    );
-    Evaluation {
-        name: name.to_owned(),
-        score: score.value,
-        label: label.to_owned(),
-        explanation: score.explanation,
+impl EvaluationSpan {
+    /// `evaluation {gen_ai.evaluation.name}`, INTERNAL, a child of the span
+    /// being evaluated. The score, label and explanation are recorded once
+    /// known ([`Self::record`]).
+    fn open(evaluated: &Span, name: &'static str) -> Self {
+        let span = tracing::info_span!(
+            parent: evaluated,
+            "evaluation",
+            otel.name = %format!("evaluation {name}"),
+            otel.kind = "internal",
+            "gen_ai.evaluation.name" = name,
+            "gen_ai.evaluation.score.value" = field::Empty,
+            "gen_ai.evaluation.score.label" = field::Empty,
+            "gen_ai.evaluation.explanation" = field::Empty,
+        );
+        Self { name, span }
     }
-}
 
-fn failed(span: Span, code: &str, message: &str) {
-    shared::telemetry::record_error(&span, code, message);
-}
-
-/// `similarity[s][p]`: how far passage `p` says what the `s`-th statement
-/// of the answer (source lists left out) says: the best cosine between the
-/// statement and one of the passage's sentences. (A sentence against a whole
-/// passage scores low however exactly the passage says it.)
-async fn similarities(
-    sentences: &[scores::Sentence],
-    contexts: &[Passage],
-    vectors: &Vectors<'_>,
-) -> Result<Vec<Vec<f32>>, DownstreamError> {
-    let statements = statements(sentences);
-    if statements.is_empty() || contexts.is_empty() {
-        return Ok(vec![vec![0.0; contexts.len()]; statements.len()]);
-    }
-    // Every statement, then every sentence of every passage, in one call.
-    let mut texts = statements;
-    let answered = texts.len();
-    let mut owner = Vec::new();
-    for (p, passage) in contexts.iter().enumerate() {
-        for sentence in statements_of(&passage.text) {
-            texts.push(sentence);
-            owner.push(p);
+    /// Label `score` against `threshold` and record it: on this span, which
+    /// ends here, and as the conventions' `gen_ai.evaluation.result` event
+    /// on the span being evaluated.
+    fn record(self, evaluated: &Span, threshold: f64, score: Score) -> Evaluation {
+        let label = if score.value >= threshold {
+            "pass"
+        } else {
+            "fail"
+        };
+        self.span
+            .record("gen_ai.evaluation.score.value", score.value);
+        self.span.record("gen_ai.evaluation.score.label", label);
+        self.span
+            .record("gen_ai.evaluation.explanation", score.explanation.as_str());
+        evaluated.add_event(
+            gen_ai::EVALUATION_RESULT_EVENT,
+            vec![
+                KeyValue::new(gen_ai::EVALUATION_NAME, self.name),
+                KeyValue::new(gen_ai::EVALUATION_SCORE_VALUE, score.value),
+                KeyValue::new(gen_ai::EVALUATION_SCORE_LABEL, label),
+                KeyValue::new(gen_ai::EVALUATION_EXPLANATION, score.explanation.clone()),
+            ],
+        );
+        Evaluation {
+            name: self.name.to_owned(),
+            score: score.value,
+            label: label.to_owned(),
+            explanation: score.explanation,
         }
     }
-    let embedded = vectors.embed(&texts).await?;
-    let (answer_vectors, passage_vectors) = embedded.split_at(answered);
-    let mut similarity = vec![vec![0.0f32; contexts.len()]; answered];
-    for (row, a) in similarity.iter_mut().zip(answer_vectors) {
-        for (&p, v) in owner.iter().zip(passage_vectors) {
-            row[p] = row[p].max(scores::cosine(a, v));
-        }
+
+    /// The evaluator could not run: an ERROR span, and no result.
+    fn failed(self, code: &str, message: &str) {
+        shared::telemetry::record_error(&self.span, code, message);
     }
-    Ok(similarity)
-}
-
-/// The sentences that state something (not a `Sources:` list).
-fn statements(sentences: &[scores::Sentence]) -> Vec<String> {
-    sentences
-        .iter()
-        .filter(|s| s.is_statement())
-        .map(|s| s.text.clone())
-        .collect()
-}
-
-fn statements_of(passage: &str) -> Vec<String> {
-    statements(&scores::sentences(passage))
 }
