@@ -80,7 +80,7 @@ async fn a_collector_that_is_down_then_back_costs_one_line_per_interval_and_reco
     ])
     .await;
 
-    // 20 chats x 13 spans, more than the queues hold, spread over a few
+    // 20 chats x 16 spans, more than the queues hold, spread over a few
     // seconds: with a 50 ms schedule delay, about one export attempt per
     // request and service, each failing at once (connection refused). A
     // refused export empties the queue as surely as a successful one, so a
@@ -243,7 +243,7 @@ async fn a_slow_collector_fills_the_queue_and_the_drops_are_counted() {
 /// A leak check, not a performance target: with the collector dead, memory
 /// must not grow with the number of requests (failed batches are freed, the
 /// queue is bounded). The bound is generous: allocator noise in a debug build
-/// is a few MB; an unbounded queue of 250 x 13 spans, or a leak per failed
+/// is a few MB; an unbounded queue of 250 x 16 spans, or a leak per failed
 /// export, would still show up over more requests, but this catches the gross
 /// regressions without flaking.
 #[actix_web::test]

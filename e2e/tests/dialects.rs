@@ -141,22 +141,22 @@ fn render(title: &str, spans: &[SpanRecord]) -> String {
 }
 
 async fn check(name: &str, dialects: &str, capture: bool) {
-    check_with(name, dialects, capture, "http").await;
+    check_with(name, dialects, capture, &[("RETRIEVAL_PROTOCOL", "http")]).await;
 }
 
-/// [`check`], with query-processor calling retrieval over `protocol`
-/// (`RETRIEVAL_PROTOCOL`: `http` or `mcp`).
-async fn check_with(name: &str, dialects: &str, capture: bool, protocol: &str) {
+/// [`check`], with more settings: `RETRIEVAL_PROTOCOL` (`http` or `mcp`,
+/// how query-processor calls retrieval) and any other.
+async fn check_with(name: &str, dialects: &str, capture: bool, settings: &[(&str, &str)]) {
     let capture_value = if capture { "SPAN_ONLY" } else { "NO_CONTENT" };
-    let app = TestPipeline::start(&[
+    let mut env = vec![
         ("RAGTRACE_SPAN_DIALECTS", dialects),
         (
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
             capture_value,
         ),
-        ("RETRIEVAL_PROTOCOL", protocol),
-    ])
-    .await;
+    ];
+    env.extend_from_slice(settings);
+    let app = TestPipeline::start(&env).await;
     let request = json!({
         "query": QUESTION, "user_id": "u-1", "session_id": "s-1", "tags": ["docs", "beta"],
     });
@@ -177,8 +177,10 @@ async fn check_with(name: &str, dialects: &str, capture: bool, protocol: &str) {
     let mut snapshot = format!(
         "# RAGTRACE_SPAN_DIALECTS={dialects} OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT={capture_value}\n\n"
     );
-    if protocol != "http" {
-        snapshot = format!("# RETRIEVAL_PROTOCOL={protocol}\n{snapshot}");
+    for (key, value) in settings.iter().rev() {
+        if (*key, *value) != ("RETRIEVAL_PROTOCOL", "http") {
+            snapshot = format!("# {key}={value}\n{snapshot}");
+        }
     }
     snapshot.push_str(&render("POST /chat", &chat));
     snapshot.push_str(&render("POST /chat/stream", &streamed));
@@ -275,7 +277,29 @@ async fn genai_and_openinference_with_content() {
 
 #[actix_web::test]
 async fn every_dialect_with_content() {
-    check("all-content", "genai,confident,openinference", true).await;
+    check(
+        "all-content",
+        "genai,confident,openinference,futureagi",
+        true,
+    )
+    .await;
+}
+
+/// What a user who sends the traces to FutureAGI and Confident AI sets:
+/// `fi.span.kind` on every span, EVALUATOR on the evaluations, the agent
+/// graph node, and Confident's metric collection and evaluation metadata.
+#[actix_web::test]
+async fn genai_futureagi_and_confident_with_a_metric_collection() {
+    check_with(
+        "genai-futureagi-confident",
+        "genai,futureagi,confident",
+        false,
+        &[
+            ("RETRIEVAL_PROTOCOL", "http"),
+            ("CONFIDENT_METRIC_COLLECTION", "ragtrace-answers"),
+        ],
+    )
+    .await;
 }
 
 /// The MCP hop (`tools/call search_documents` in place of `POST /retrieve`,
@@ -285,9 +309,9 @@ async fn every_dialect_with_content() {
 async fn mcp_every_dialect_with_content() {
     check_with(
         "mcp-all-content",
-        "genai,confident,openinference",
+        "genai,confident,openinference,futureagi",
         true,
-        "mcp",
+        &[("RETRIEVAL_PROTOCOL", "mcp")],
     )
     .await;
 }
@@ -296,5 +320,11 @@ async fn mcp_every_dialect_with_content() {
 /// arguments or results anywhere.
 #[actix_web::test]
 async fn mcp_genai_and_confident() {
-    check_with("mcp-genai-confident", "genai,confident", false, "mcp").await;
+    check_with(
+        "mcp-genai-confident",
+        "genai,confident",
+        false,
+        &[("RETRIEVAL_PROTOCOL", "mcp")],
+    )
+    .await;
 }

@@ -507,7 +507,10 @@ fn key_pattern(key: &str) -> String {
 #[actix_web::test]
 async fn every_dialect_classifies_every_span_and_every_key_is_documented() {
     let app = TestPipeline::start(&[
-        ("RAGTRACE_SPAN_DIALECTS", "genai,confident,openinference"),
+        (
+            "RAGTRACE_SPAN_DIALECTS",
+            "genai,confident,openinference,futureagi",
+        ),
         (
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
             "SPAN_ONLY",
@@ -551,9 +554,35 @@ async fn every_dialect_classifies_every_span_and_every_key_is_documented() {
         )),
         "TOOL"
     );
+    // FutureAGI: the same kind as `fi.span.kind`, on every span; the
+    // evaluations are EVALUATOR spans; the agent is its graph's node.
+    for span in &spans {
+        assert_eq!(
+            span.attr_str("fi.span.kind"),
+            span.attr_str("openinference.span.kind"),
+            "{}",
+            span.name
+        );
+        let evaluation = span.attr_str("gen_ai.evaluation.name").is_some();
+        assert_eq!(kind(span) == "EVALUATOR", evaluation, "{}", span.name);
+    }
+    assert_eq!(
+        tree.agent.attr_str("gen_ai.agent.graph.node_id"),
+        tree.agent.attr_str("gen_ai.agent.name")
+    );
+    assert_eq!(
+        tree.retrieval.attr_i64("gen_ai.retrieval.top_k"),
+        tree.retrieval.attr_i64("gen_ai.request.top_k")
+    );
+    assert!(tree.retrieval.attr_i64("gen_ai.retrieval.top_k").is_some());
+
     let (input, output) = (
         body["usage"]["input_tokens"].as_i64().unwrap(),
         body["usage"]["output_tokens"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        tree.chat.attr_i64("gen_ai.usage.total_tokens"),
+        Some(input + output)
     );
     assert_eq!(tree.chat.attr_i64("llm.token_count.prompt"), Some(input));
     assert_eq!(

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use awc::error::SendRequestError;
 use ragtrace::launcher::Service;
 use serde_json::{Value, json};
-use support::{TestPipeline, parse_totals};
+use support::{SPANS_PER_CHAT, TestPipeline, parse_totals};
 
 const QUESTION: &str = "What does the traceparent header contain?";
 const REQUESTS: u64 = 60;
@@ -45,7 +45,7 @@ const LLM_DELAY_MS: &str = "1000";
 const GRACE: Duration = Duration::from_secs(30);
 const EXPECTED_SPANS: [(&str, usize); 4] = [
     ("gateway", 3),
-    ("query-processor", 4),
+    ("query-processor", 7),
     ("retrieval", 4),
     ("llm-service", 2),
 ];
@@ -186,11 +186,11 @@ async fn sigterm_under_load_loses_no_span_of_a_served_request() {
         let spans = app
             .receiver
             .store
-            .wait_for_trace(trace_id, 13, Duration::from_secs(10))
+            .wait_for_trace(trace_id, SPANS_PER_CHAT, Duration::from_secs(10))
             .await
             .unwrap_or_else(|partial| {
                 panic!(
-                    "served trace {trace_id}: {} of 13 spans exported:\n{}",
+                    "served trace {trace_id}: {} of {SPANS_PER_CHAT} spans exported:\n{}",
                     partial.len(),
                     ragtrace::tree::render(&partial)
                 )

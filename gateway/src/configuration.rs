@@ -25,6 +25,9 @@ pub struct Settings {
     /// `{trace_id}` (or a prefix the id is appended to), e.g.
     /// `http://localhost:16686/trace/{trace_id}` for Jaeger.
     pub trace_ui_url: Option<String>,
+    /// `CONFIDENT_METRIC_COLLECTION`: the Confident AI metric collection
+    /// that evaluates every trace online (`confident.trace.metric_collection`).
+    pub confident_metric_collection: Option<String>,
 }
 
 impl Settings {
@@ -51,6 +54,7 @@ impl Settings {
             trust_incoming_context: config::env_or("GATEWAY_TRUST_INCOMING_CONTEXT", true)?,
             api_key: config::env_opt("GATEWAY_API_KEY").map(Secret::new),
             trace_ui_url: config::env_opt("TRACE_UI_URL"),
+            confident_metric_collection: config::env_opt("CONFIDENT_METRIC_COLLECTION"),
         })
     }
 }

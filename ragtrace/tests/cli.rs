@@ -123,7 +123,7 @@ fn up_serves_chat_prints_the_trace_tree_and_stops_cleanly_on_sigterm() {
         l.contains(&format!("trace {}", &trace_id[..8])) && l.contains("spans,")
     });
     assert!(
-        health.contains("13 spans, 4 services (gateway, llm-service, query-processor, retrieval)")
+        health.contains("16 spans, 4 services (gateway, llm-service, query-processor, retrieval)")
             && health.contains("0 orphans, 0 errors"),
         "{health}"
     );

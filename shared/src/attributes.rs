@@ -14,6 +14,9 @@
 //! - [`confident`]: Confident AI's `confident.*` keys, as read by deepeval's
 //!   OTel exporter. They are not an OpenTelemetry standard; they make a trace
 //!   render natively in Confident AI (span types, trace name, user, thread).
+//! - [`futureagi`]: FutureAGI's traceAI keys (its TypeScript, Java and C#
+//!   `SemanticConventions`): `fi.span.kind` and the `gen_ai.*` keys traceAI
+//!   adds to the OpenTelemetry ones.
 //! - [`http`], [`db`], [`error`]: stable OpenTelemetry HTTP / database /
 //!   general semantic conventions.
 
@@ -118,6 +121,11 @@ pub mod confident {
     /// string[]: the retrieved chunks, on retriever spans.
     pub const SPAN_RETRIEVAL_CONTEXT: &str = "confident.span.retrieval_context";
 
+    /// JSON object string: facts about the component. We put the answer's
+    /// evaluation results here, on the span they evaluated: Confident AI
+    /// defines no key for a score computed outside it.
+    pub const SPAN_METADATA: &str = "confident.span.metadata";
+
     pub const LLM_MODEL: &str = "confident.llm.model";
     pub const LLM_INPUT_TOKEN_COUNT: &str = "confident.llm.input_token_count";
     pub const LLM_OUTPUT_TOKEN_COUNT: &str = "confident.llm.output_token_count";
@@ -142,6 +150,9 @@ pub mod confident {
     /// string[]
     pub const TRACE_TAGS: &str = "confident.trace.tags";
     pub const TRACE_ENVIRONMENT: &str = "confident.trace.environment";
+    /// The Confident AI metric collection that evaluates the trace online,
+    /// on Confident's side (`CONFIDENT_METRIC_COLLECTION`).
+    pub const TRACE_METRIC_COLLECTION: &str = "confident.trace.metric_collection";
 
     /// Values of [`SPAN_TYPE`].
     pub mod span_type {
@@ -252,6 +263,29 @@ pub mod openinference {
     pub const AGENT_NAME: &str = "agent.name";
     /// string[]
     pub const TAG_TAGS: &str = "tag.tags";
+}
+
+/// FutureAGI's traceAI conventions (`SemanticConventions` of traceAI's
+/// TypeScript, Java and C# SDKs, which FutureAGI's backend reads). traceAI
+/// takes the OpenTelemetry GenAI keys as they are (including
+/// `gen_ai.evaluation.*`) and adds a span kind and a few `gen_ai.*` keys the
+/// conventions do not define.
+pub mod futureagi {
+    /// The span's kind, on every span: the values of OpenInference's
+    /// `openinference.span.kind` (`LLM`, `EMBEDDING`, `RETRIEVER`, `TOOL`,
+    /// `AGENT`, `EVALUATOR`, `CHAIN`, ...). traceAI's Python SDK writes
+    /// `gen_ai.span.kind`; FutureAGI reads either.
+    pub const SPAN_KIND: &str = "fi.span.kind";
+    /// Input plus output tokens.
+    pub const USAGE_TOTAL_TOKENS: &str = "gen_ai.usage.total_tokens";
+    /// How many results a retrieval asked for (our `gen_ai.request.top_k`).
+    pub const RETRIEVAL_TOP_K: &str = "gen_ai.retrieval.top_k";
+    /// An agent's node in the agent graph, and its name there. Our one agent
+    /// is the graph's root, so it has no `gen_ai.agent.graph.parent_node_id`.
+    pub const AGENT_GRAPH_NODE_ID: &str = "gen_ai.agent.graph.node_id";
+    pub const AGENT_GRAPH_NODE_NAME: &str = "gen_ai.agent.graph.node_name";
+    /// JSON Schema of a tool's arguments.
+    pub const TOOL_PARAMETERS: &str = "gen_ai.tool.parameters";
 }
 
 /// General OpenTelemetry identity conventions, filled from W3C baggage.

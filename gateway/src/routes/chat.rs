@@ -180,7 +180,12 @@ fn agent_span(request: &ChatRequest, settings: &Settings) -> Span {
         "gen_ai.operation.name" = "invoke_agent",
         "gen_ai.agent.name" = AGENT_NAME,
     );
-    dialects::trace(&span, "ragtrace chat", &settings.environment);
+    dialects::trace(
+        &span,
+        "ragtrace chat",
+        &settings.environment,
+        settings.confident_metric_collection.as_deref(),
+    );
     // The question: on the agent span and on the root (HTTP SERVER) span,
     // where trace lists (Phoenix's among them) read a trace's input.
     let root = Span::current();

@@ -15,7 +15,9 @@
 //!   judge's `chat` span, retrieval's `POST /embed`) sits under it, so its
 //!   tokens and cost are visible and never counted as the answer's;
 //! - the GenAI conventions' `gen_ai.evaluation.result` event, on the span
-//!   being evaluated: the tool span whose output is the answer.
+//!   being evaluated: the tool span whose output is the answer. In the
+//!   `confident` dialect the same span also gets them as
+//!   `confident.span.metadata`, since Confident AI reads no event.
 //!
 //! An evaluator that cannot run (the embedder or the judge failed) marks its
 //! span ERROR and is left out of the results. The answer is still returned.
@@ -26,6 +28,7 @@ pub mod scores;
 
 use opentelemetry::KeyValue;
 use shared::attributes::gen_ai;
+use shared::dialects;
 use shared::error::ApiError;
 use shared::provider::Api;
 use shared::wire::{Evaluation, Passage};
@@ -113,6 +116,9 @@ impl Evaluator {
                 Err(err) => judged.failed(err.code(Api::Chat), &err.to_string()),
             }
         }
+        // Confident AI has no key for an outside score: the results go in
+        // the evaluated span's `confident.span.metadata`.
+        dialects::evaluations(evaluated, &results);
         results
     }
 }

@@ -1,5 +1,6 @@
-//! The vendor dialects: what Confident AI and Arize Phoenix (OpenInference)
-//! call the facts a span records in the OpenTelemetry conventions' words.
+//! The vendor dialects: what Confident AI, Arize Phoenix (OpenInference) and
+//! FutureAGI (traceAI) call the facts a span records in the OpenTelemetry
+//! conventions' words.
 //!
 //! Handlers set `gen_ai.*`, `db.*` and `http.*` keys themselves, where the
 //! work happens, and never name a vendor key. This module turns them into
@@ -24,7 +25,8 @@ use opentelemetry::{Array, StringValue, Value};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::attributes::{confident, openinference};
+use crate::attributes::{confident, futureagi, openinference};
+use crate::wire::Evaluation;
 
 pub mod content;
 pub mod translate;
@@ -39,24 +41,31 @@ pub use content::{
 pub struct Dialects {
     pub confident: bool,
     pub openinference: bool,
+    pub futureagi: bool,
 }
 
 impl Dialects {
+    /// The conventions alone, no vendor key.
+    pub const GENAI: Dialects = Dialects {
+        confident: false,
+        openinference: false,
+        futureagi: false,
+    };
+
     /// Parse a `RAGTRACE_SPAN_DIALECTS` value. `genai` is always on; unknown
     /// names are reported, not silently ignored.
     pub fn parse(value: &str) -> Result<Self, String> {
-        let mut dialects = Dialects {
-            confident: false,
-            openinference: false,
-        };
+        let mut dialects = Dialects::GENAI;
         for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             match name.to_ascii_lowercase().as_str() {
                 "genai" => {}
                 "confident" => dialects.confident = true,
                 "openinference" => dialects.openinference = true,
+                "futureagi" => dialects.futureagi = true,
                 other => {
                     return Err(format!(
-                        "unknown span dialect {other:?} (expected genai, confident, openinference)"
+                        "unknown span dialect {other:?} \
+                         (expected genai, confident, openinference, futureagi)"
                     ));
                 }
             }
@@ -84,13 +93,36 @@ fn strings(values: impl IntoIterator<Item = String>) -> Value {
     ))
 }
 
-/// The trace's name and environment, on the span that starts the work
-/// (Confident AI's `confident.trace.*`).
-pub fn trace(span: &Span, name: &str, environment: &str) {
+/// The trace's name and environment, and the metric collection Confident
+/// AI evaluates it with, on the span that starts the work (Confident AI's
+/// `confident.trace.*`).
+pub fn trace(span: &Span, name: &str, environment: &str, metric_collection: Option<&str>) {
     if Dialects::current().confident {
         span.set_attribute(confident::TRACE_NAME, name.to_owned());
         span.set_attribute(confident::TRACE_ENVIRONMENT, environment.to_owned());
+        if let Some(collection) = metric_collection {
+            span.set_attribute(confident::TRACE_METRIC_COLLECTION, collection.to_owned());
+        }
     }
+}
+
+/// The answer's evaluation results on the span they evaluated, for Confident
+/// AI: `confident.span.metadata`, `{"evaluations": {name: {score, label}}}`.
+/// (The conventions' own keys are on the evaluation spans, where FutureAGI
+/// and OpenTelemetry backends read them.)
+pub fn evaluations(span: &Span, results: &[Evaluation]) {
+    if !Dialects::current().confident || results.is_empty() {
+        return;
+    }
+    let evaluations: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .map(|e| {
+            let result = serde_json::json!({ "score": e.score, "label": e.label });
+            (e.name.clone(), result)
+        })
+        .collect();
+    let metadata = serde_json::json!({ "evaluations": evaluations });
+    span.set_attribute(confident::SPAN_METADATA, metadata.to_string());
 }
 
 /// The request's tags (`confident.trace.tags`, OpenInference `tag.tags`).
@@ -112,10 +144,15 @@ pub fn retriever(span: &Span, embedder: &str, chunk_size: usize) {
     }
 }
 
-/// The JSON Schema of a tool's arguments (OpenInference `tool.parameters`).
+/// The JSON Schema of a tool's arguments (OpenInference `tool.parameters`,
+/// FutureAGI `gen_ai.tool.parameters`).
 pub fn tool_parameters(span: &Span, schema: &str) {
-    if Dialects::current().openinference {
+    let dialects = Dialects::current();
+    if dialects.openinference {
         span.set_attribute(openinference::TOOL_PARAMETERS, schema.to_owned());
+    }
+    if dialects.futureagi {
+        span.set_attribute(futureagi::TOOL_PARAMETERS, schema.to_owned());
     }
 }
 
@@ -129,14 +166,22 @@ mod tests {
             Dialects::parse("genai,confident").unwrap(),
             Dialects {
                 confident: true,
-                openinference: false
+                ..Dialects::GENAI
             }
         );
         assert_eq!(
             Dialects::parse(" openinference , GENAI ").unwrap(),
             Dialects {
-                confident: false,
-                openinference: true
+                openinference: true,
+                ..Dialects::GENAI
+            }
+        );
+        assert_eq!(
+            Dialects::parse("genai,futureagi,confident").unwrap(),
+            Dialects {
+                confident: true,
+                futureagi: true,
+                ..Dialects::GENAI
             }
         );
         assert!(Dialects::parse("genai,zipkin").is_err());

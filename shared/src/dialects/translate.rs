@@ -2,15 +2,16 @@
 //!
 //! Handlers set `gen_ai.*` (and `user.id`, `session.id`) on their spans and
 //! nothing else. [`Translate`] wraps the span exporter: for each span of a
-//! batch it reads those keys and appends what Confident AI and OpenInference
-//! call the same facts. The work runs on the batch processor's thread, off
+//! batch it reads those keys and appends what Confident AI, OpenInference
+//! and FutureAGI call the same facts. The work runs on the batch processor's thread, off
 //! the request path, and only for spans that are sampled and exported.
 //!
 //! The derivation is a table (`RULES`) plus four facts that need more
-//! than a copy: the span type/kind (from `gen_ai.operation.name`),
-//! OpenInference's `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
+//! than a copy: the span type/kind (from `gen_ai.operation.name`, or
+//! `EVALUATOR` for a span with `gen_ai.evaluation.name`), OpenInference's
+//! `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
 //! `llm.invocation_parameters` (a JSON object of the request parameters) and
-//! `llm.token_count.total`.
+//! the token total (`llm.token_count.total`, `gen_ai.usage.total_tokens`).
 
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use super::Dialects;
-use crate::attributes::{confident, gen_ai, identity, openinference};
+use crate::attributes::{confident, futureagi, gen_ai, identity, openinference};
 
 use gen_ai::operation::{CHAT, EMBEDDINGS, EXECUTE_TOOL, INVOKE_AGENT, RETRIEVAL};
 
@@ -28,6 +29,7 @@ use gen_ai::operation::{CHAT, EMBEDDINGS, EXECUTE_TOOL, INVOKE_AGENT, RETRIEVAL}
 enum Dialect {
     Confident,
     OpenInference,
+    FutureAgi,
 }
 
 /// "`to` repeats `from`", for `dialect`, on spans of `operation` (any
@@ -53,7 +55,7 @@ const fn rule(
     }
 }
 
-use Dialect::{Confident, OpenInference};
+use Dialect::{Confident, FutureAgi, OpenInference};
 
 /// The keys that repeat a convention's key under a vendor's name, one rule
 /// a line.
@@ -75,13 +77,20 @@ const RULES: &[Rule] = &[
     rule(gen_ai::USAGE_OUTPUT_TOKENS, confident::LLM_OUTPUT_TOKEN_COUNT,       Confident,     Some(CHAT)),
     rule(gen_ai::USAGE_INPUT_TOKENS, openinference::LLM_TOKEN_COUNT_PROMPT,    OpenInference, None),
     rule(gen_ai::USAGE_OUTPUT_TOKENS, openinference::LLM_TOKEN_COUNT_COMPLETION, OpenInference, None),
+    rule(gen_ai::REQUEST_TOP_K,      futureagi::RETRIEVAL_TOP_K,               FutureAgi,     Some(RETRIEVAL)),
+    rule(gen_ai::AGENT_NAME,         futureagi::AGENT_GRAPH_NODE_ID,           FutureAgi,     Some(INVOKE_AGENT)),
+    rule(gen_ai::AGENT_NAME,         futureagi::AGENT_GRAPH_NODE_NAME,         FutureAgi,     Some(INVOKE_AGENT)),
 ];
 
-/// Confident AI's span type and OpenInference's span kind for a
-/// `gen_ai.operation.name` (`None`: a span of no GenAI operation, such as
-/// HTTP, database and ingest spans). Confident AI has no embeddings type:
-/// those stay plain spans under the retriever.
-fn span_type(operation: Option<&str>) -> (Option<&'static str>, &'static str) {
+/// Confident AI's span type and the OpenInference/FutureAGI span kind (one
+/// set of values) for a `gen_ai.operation.name` (`None`: a span of no GenAI
+/// operation, such as HTTP, database and ingest spans), or for an
+/// evaluator's span. Confident AI has no embeddings or evaluator type: those
+/// stay plain spans.
+fn span_type(operation: Option<&str>, evaluation: bool) -> (Option<&'static str>, &'static str) {
+    if evaluation {
+        return (None, "EVALUATOR");
+    }
     match operation {
         Some(INVOKE_AGENT) => (Some(confident::span_type::AGENT), "AGENT"),
         Some(EXECUTE_TOOL) => (Some(confident::span_type::TOOL), "TOOL"),
@@ -109,8 +118,9 @@ fn llm_system_and_provider(provider: &str) -> (&str, &str) {
 
 /// The keys [`translate`] reads. A span's attributes are scanned once for
 /// them ([`Sources`]); every rule then looks its key up here.
-const SOURCE_KEYS: [&str; 13] = [
+const SOURCE_KEYS: [&str; 14] = [
     gen_ai::OPERATION_NAME,
+    gen_ai::EVALUATION_NAME,
     gen_ai::AGENT_NAME,
     identity::USER_ID,
     identity::SESSION_ID,
@@ -147,7 +157,7 @@ impl<'a> Sources<'a> {
 
 /// Append the vendor keys of `dialects` that `span`'s own keys imply.
 pub fn translate(span: &mut SpanData, dialects: Dialects) {
-    if !dialects.confident && !dialects.openinference {
+    if dialects == Dialects::GENAI {
         return;
     }
     let sources = Sources::of(&span.attributes);
@@ -155,6 +165,7 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
     let on = |dialect| match dialect {
         Confident => dialects.confident,
         OpenInference => dialects.openinference,
+        FutureAgi => dialects.futureagi,
     };
     let operation = get(gen_ai::OPERATION_NAME).map(|v| v.as_str().into_owned());
     let operation = operation.as_deref();
@@ -163,12 +174,16 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
         added.push(KeyValue::new(Key::from_static_str(key), value))
     };
 
-    let (confident_type, kind) = span_type(operation);
+    let evaluation = get(gen_ai::EVALUATION_NAME).is_some();
+    let (confident_type, kind) = span_type(operation, evaluation);
     if let (true, Some(confident_type)) = (dialects.confident, confident_type) {
         add(confident::SPAN_TYPE, confident_type.into());
     }
     if dialects.openinference {
         add(openinference::SPAN_KIND, kind.into());
+    }
+    if dialects.futureagi {
+        add(futureagi::SPAN_KIND, kind.into());
     }
     for rule in RULES {
         if on(rule.dialect)
@@ -178,29 +193,39 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
             add(rule.to, value);
         }
     }
+    if let Some(total) = total_tokens(&get) {
+        if dialects.openinference {
+            add(openinference::LLM_TOKEN_COUNT_TOTAL, total.into());
+        }
+        if dialects.futureagi {
+            add(futureagi::USAGE_TOTAL_TOKENS, total.into());
+        }
+    }
     if dialects.openinference {
         openinference_derived(&get, operation, &mut add);
     }
     span.attributes.extend(added);
 }
 
-/// OpenInference's keys that combine a span's keys: the token total, and
-/// on chat spans `llm.system`/`llm.provider` and `llm.invocation_parameters`.
+/// Input plus output tokens, when the span has input tokens.
+fn total_tokens(get: &impl Fn(&str) -> Option<Value>) -> Option<i64> {
+    let Some(Value::I64(input)) = get(gen_ai::USAGE_INPUT_TOKENS) else {
+        return None;
+    };
+    let output = match get(gen_ai::USAGE_OUTPUT_TOKENS) {
+        Some(Value::I64(output)) => output,
+        _ => 0,
+    };
+    Some(input + output)
+}
+
+/// OpenInference's keys that combine a chat span's keys:
+/// `llm.system`/`llm.provider` and `llm.invocation_parameters`.
 fn openinference_derived(
     get: &impl Fn(&str) -> Option<Value>,
     operation: Option<&str>,
     add: &mut impl FnMut(&'static str, Value),
 ) {
-    if let Some(Value::I64(input)) = get(gen_ai::USAGE_INPUT_TOKENS) {
-        let output = match get(gen_ai::USAGE_OUTPUT_TOKENS) {
-            Some(Value::I64(output)) => output,
-            _ => 0,
-        };
-        add(
-            openinference::LLM_TOKEN_COUNT_TOTAL,
-            (input + output).into(),
-        );
-    }
     if operation != Some(CHAT) {
         return;
     }
@@ -258,138 +283,4 @@ impl<E: SpanExporter> SpanExporter for Translate<E> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::borrow::Cow;
-    use std::time::SystemTime;
-
-    use opentelemetry::InstrumentationScope;
-    use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status};
-    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
-
-    use super::*;
-
-    fn span(attributes: Vec<KeyValue>) -> SpanData {
-        SpanData {
-            span_context: SpanContext::empty_context(),
-            parent_span_id: SpanId::INVALID,
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Internal,
-            name: Cow::Borrowed("test"),
-            start_time: SystemTime::UNIX_EPOCH,
-            end_time: SystemTime::UNIX_EPOCH,
-            attributes,
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: InstrumentationScope::builder("test").build(),
-        }
-    }
-
-    fn translated(attributes: Vec<KeyValue>, dialects: Dialects) -> Vec<(String, Value)> {
-        let mut span = span(attributes);
-        let before = span.attributes.len();
-        translate(&mut span, dialects);
-        let mut added: Vec<(String, Value)> = span.attributes[before..]
-            .iter()
-            .map(|kv| (kv.key.to_string(), kv.value.clone()))
-            .collect();
-        added.sort_by(|a, b| a.0.cmp(&b.0));
-        added
-    }
-
-    const ALL: Dialects = Dialects {
-        confident: true,
-        openinference: true,
-    };
-
-    #[test]
-    fn every_key_a_rule_reads_is_looked_up() {
-        for rule in RULES {
-            assert!(
-                SOURCE_KEYS.contains(&rule.from),
-                "{} is not in SOURCE_KEYS",
-                rule.from
-            );
-        }
-    }
-
-    #[test]
-    fn a_chat_span_gets_each_dialects_keys() {
-        let added = translated(
-            vec![
-                KeyValue::new(gen_ai::OPERATION_NAME, "chat"),
-                KeyValue::new(gen_ai::PROVIDER_NAME, "azure.ai.openai"),
-                KeyValue::new(gen_ai::REQUEST_MODEL, "gpt-4o"),
-                KeyValue::new(gen_ai::REQUEST_TEMPERATURE, 0.5),
-                KeyValue::new(gen_ai::REQUEST_MAX_TOKENS, 256),
-                KeyValue::new(gen_ai::USAGE_INPUT_TOKENS, 10),
-                KeyValue::new(gen_ai::USAGE_OUTPUT_TOKENS, 5),
-            ],
-            ALL,
-        );
-        let get = |key: &str| {
-            added
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("no {key} in {added:?}"))
-        };
-        assert_eq!(get(confident::SPAN_TYPE), "llm".into());
-        assert_eq!(get(confident::LLM_MODEL), "gpt-4o".into());
-        assert_eq!(get(confident::LLM_INPUT_TOKEN_COUNT), 10.into());
-        assert_eq!(get(openinference::SPAN_KIND), "LLM".into());
-        assert_eq!(get(openinference::LLM_SYSTEM), "openai".into());
-        assert_eq!(get(openinference::LLM_PROVIDER), "azure".into());
-        assert_eq!(get(openinference::LLM_TOKEN_COUNT_TOTAL), 15.into());
-        assert_eq!(
-            get(openinference::LLM_INVOCATION_PARAMETERS),
-            r#"{"max_tokens":256,"temperature":0.5}"#.into()
-        );
-    }
-
-    #[test]
-    fn rules_apply_only_to_their_operation_and_dialect() {
-        // `gen_ai.request.top_k` on a tool span is not a retriever's top_k.
-        let tool = translated(
-            vec![
-                KeyValue::new(gen_ai::OPERATION_NAME, "execute_tool"),
-                KeyValue::new(gen_ai::REQUEST_TOP_K, 4),
-            ],
-            ALL,
-        );
-        assert!(
-            !tool.iter().any(|(k, _)| k == confident::RETRIEVER_TOP_K),
-            "{tool:?}"
-        );
-        // Confident only: no OpenInference key; an embeddings span has no
-        // Confident type.
-        let confident_only = Dialects {
-            confident: true,
-            openinference: false,
-        };
-        let embeddings = translated(
-            vec![
-                KeyValue::new(gen_ai::OPERATION_NAME, "embeddings"),
-                KeyValue::new(gen_ai::REQUEST_MODEL, "m"),
-            ],
-            confident_only,
-        );
-        assert!(embeddings.is_empty(), "{embeddings:?}");
-    }
-
-    #[test]
-    fn a_span_of_no_genai_operation_is_a_chain_and_genai_alone_adds_nothing() {
-        let http = vec![KeyValue::new("http.request.method", "POST")];
-        let added = translated(http.clone(), ALL);
-        assert_eq!(
-            added,
-            vec![(openinference::SPAN_KIND.to_owned(), "CHAIN".into())]
-        );
-        let genai = Dialects {
-            confident: false,
-            openinference: false,
-        };
-        assert!(translated(http, genai).is_empty());
-    }
-}
+mod tests;
