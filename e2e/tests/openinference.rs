@@ -58,6 +58,13 @@ const AGENT: &[&str] = &[
     "session.id",
     "user.id",
 ];
+/// OpenInference defines no keys of its own for an evaluator: the
+/// conventions' result is on the span.
+const EVALUATOR: &[&str] = &[
+    "gen_ai.evaluation.name",
+    "gen_ai.evaluation.score.value",
+    "gen_ai.evaluation.score.label",
+];
 /// The root: the gateway's HTTP SERVER span.
 const ROOT: &[&str] = &["input.value", "output.value", "session.id", "user.id"];
 /// The gateway's CLIENT span to query-processor.
@@ -108,13 +115,22 @@ fn assert_trace(spans: &[SpanRecord]) {
             "RETRIEVER" => RETRIEVER,
             "TOOL" => TOOL,
             "AGENT" => AGENT,
+            "EVALUATOR" => EVALUATOR,
             "CHAIN" => &[],
             other => panic!("unexpected kind {other}"),
         };
         assert_keys(span, keys, spans);
         seen.push(kind);
     }
-    for kind in ["LLM", "EMBEDDING", "RETRIEVER", "TOOL", "AGENT", "CHAIN"] {
+    for kind in [
+        "LLM",
+        "EMBEDDING",
+        "RETRIEVER",
+        "TOOL",
+        "AGENT",
+        "EVALUATOR",
+        "CHAIN",
+    ] {
         assert!(seen.contains(&kind), "no {kind} span in {seen:?}");
     }
 }
