@@ -92,7 +92,7 @@ fn smoke_run_produces_every_figure_and_every_span() {
         ]
     );
     let rounds: Vec<u64> = configs.iter().map(|c| count(c, "/round")).collect();
-    assert_eq!(rounds, [1, 1, 1, 2, 2, 2]);
+    assert_eq!(rounds, [1, 1, 1, 1, 2, 2, 2, 2]);
     // The first configuration set the common rate, at its own fraction:
     // no second open phase for it.
     assert_eq!(
