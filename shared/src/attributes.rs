@@ -14,6 +14,8 @@
 //! - [`confident`]: Confident AI's `confident.*` keys, as read by deepeval's
 //!   OTel exporter. They are not an OpenTelemetry standard; they make a trace
 //!   render natively in Confident AI (span types, trace name, user, thread).
+//! - [`cost`]: FutureAGI traceAI's `gen_ai.cost.*` keys. Not an
+//!   OpenTelemetry convention (v1.41 has no cost attribute).
 //! - [`http`], [`db`], [`error`]: stable OpenTelemetry HTTP / database /
 //!   general semantic conventions.
 
@@ -106,6 +108,24 @@ pub mod gen_ai {
     /// Provider name for the built-in, in-process models. Not a well-known
     /// value on purpose: they are not hosted models and must not look like one.
     pub const PROVIDER_RAGTRACE: &str = "ragtrace";
+}
+
+/// The cost of a `chat` or `embeddings` call, in USD (double), on its span.
+///
+/// These are FutureAGI traceAI's keys (`fi_instrumentation/fi_types.py`,
+/// `SpanAttributes.GEN_AI_COST_INPUT`, `GEN_AI_COST_OUTPUT`,
+/// `GEN_AI_COST_TOTAL`), **not** OpenTelemetry GenAI conventions: v1.41
+/// defines token usage but no cost. They live in the `gen_ai.*` namespace
+/// anyway, so a future convention could take the names over. ragtrace
+/// computes them from the reported token usage and a list-price table
+/// ([`crate::prices`]); a model missing from the table gets none of them.
+pub mod cost {
+    /// Cost of the input (prompt) tokens.
+    pub const INPUT: &str = "gen_ai.cost.input";
+    /// Cost of the output (completion) tokens; 0 for embeddings.
+    pub const OUTPUT: &str = "gen_ai.cost.output";
+    /// `input + output`.
+    pub const TOTAL: &str = "gen_ai.cost.total";
 }
 
 /// Confident AI (`confident.*`), from deepeval's OpenTelemetry exporter.
