@@ -17,6 +17,7 @@ pub const INFERENCE_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generat
 /// A call's cost in USD (FutureAGI traceAI's key, set by ragtrace's
 /// services on `chat` and `embeddings` spans of a priced model).
 pub const COST_TOTAL: &str = "gen_ai.cost.total";
+const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 
 /// The attribute that marks an evaluation span, and the keys of its result
 /// (OpenTelemetry GenAI conventions, `gen_ai.evaluation.result`).
@@ -66,9 +67,10 @@ pub struct Health {
     /// Tokens (in and out) of inference spans under an evaluation span (a
     /// model-graded judge): not the answer's, so not in the two above.
     pub evaluation_tokens: i64,
-    /// Sum of `gen_ai.cost.total` over all spans that carry it (chat,
-    /// embeddings and a judge's chat alike), in USD; `None` when no span
-    /// does (no model with a known price was called).
+    /// Sum of `gen_ai.cost.total` over the spans (chat, embeddings and a
+    /// judge's chat alike), in USD. `None` when no span carries one, or
+    /// when a span that used tokens carries none (its model has no price):
+    /// a sum without it would understate the trace's cost.
     pub cost: Option<f64>,
     /// The evaluation spans' results, in the order they started.
     pub evaluations: Vec<Evaluated>,
@@ -169,12 +171,17 @@ pub fn health(spans: &[SpanRecord]) -> Health {
     }
 }
 
-/// The sum of [`COST_TOTAL`], if any span carries it.
+/// [`Health::cost`].
 fn cost(spans: &[SpanRecord]) -> Option<f64> {
-    spans
-        .iter()
-        .filter_map(|s| s.attributes.get(COST_TOTAL)?.as_f64())
-        .fold(None, |sum, cost| Some(sum.unwrap_or(0.0) + cost))
+    let mut sum = None;
+    for s in spans {
+        match s.attributes.get(COST_TOTAL).and_then(|c| c.as_f64()) {
+            Some(cost) => sum = Some(sum.unwrap_or(0.0) + cost),
+            None if s.attributes.contains_key(USAGE_INPUT_TOKENS) => return None,
+            None => {}
+        }
+    }
+    sum
 }
 
 /// The results of the evaluation spans that have one (a failed evaluator
@@ -216,7 +223,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `, N roots` is added before the orphans when there is not exactly one root.
 /// A judge's tokens follow as `(+N evaluating)`, then the cost of every
 /// priced call in the trace, judge included, as `, cost $0.000123` (only if
-/// a span carried one), and the evaluations close
+/// every call that used tokens is priced), and the evaluations close
 /// the line: `; groundedness 1.00 pass, citation_validity 0.50 fail`.
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -227,9 +227,15 @@ fn the_cost_of_every_priced_span_follows_the_tokens() {
     // Free models cost 0, and say so.
     let mut spans = pipeline();
     set(&mut spans, "d2", 0.0);
+    set(&mut spans, "e1", 0.0);
     assert!(health(&spans).to_string().ends_with(", cost $0.000000"));
-    // A model without a price: no cost at all, not $0.
+    // No price anywhere: no cost at all, not $0.
     let h = health(&pipeline());
     assert_eq!(h.cost, None);
     assert!(!h.to_string().contains("cost"), "{h}");
+    // A chat model without a price: the embeddings' cost alone would
+    // understate the trace's, so none is shown.
+    let mut spans = pipeline();
+    set(&mut spans, "e1", 0.0);
+    assert_eq!(health(&spans).cost, None);
 }
