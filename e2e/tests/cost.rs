@@ -1,10 +1,10 @@
 //! Token cost per span through the real services: a priced model's `chat`
 //! and `embeddings` spans carry `gen_ai.cost.{input,output,total}` equal to
 //! their tokens times the list price (a dated snapshot priced as its base
-//! model, streamed or not); an unknown model's span carries none; a
-//! `RAGTRACE_PRICES` file replaces the table, and a bad one stops the
-//! service at startup; the offline pipeline costs 0. The console's health
-//! line sums it.
+//! model, streamed or not), the model judge's too; an unknown model's span
+//! carries none; a `RAGTRACE_PRICES` file replaces the table, and a bad one
+//! stops the service at startup; the offline pipeline costs 0. The
+//! console's health line sums it.
 
 mod support;
 
@@ -168,6 +168,46 @@ async fn a_priced_model_costs_its_tokens_times_the_list_price() {
     );
     assert_priced(chat_span, (0.15, 0.60));
     app.assert_no_panics();
+}
+
+#[actix_web::test]
+async fn the_judges_chat_is_priced_and_counted_in_the_traces_cost() {
+    let model = FakeOpenAi::start();
+    let judge = FakeOpenAi::start_with(FakeOpenAiConfig {
+        reply: Some(r#"{"score": 0.9, "explanation": "addresses the question"}"#.into()),
+        ..Default::default()
+    });
+    let judge_url = judge.base_url();
+    let app = with_model(
+        &model,
+        "gpt-4o-mini",
+        &[
+            ("EVAL_MODEL", "gpt-4.1-nano"),
+            ("EVAL_BASE_URL", judge_url.as_str()),
+        ],
+    )
+    .await;
+    let (status, body) = app.chat(json!({ "query": QUESTION }), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT + 2)
+        .await;
+    let answer = assert_priced(
+        span(&spans, "llm-service", "chat gpt-4o-mini"),
+        (0.15, 0.60),
+    );
+    let judged = assert_priced(
+        span(&spans, "query-processor", "chat gpt-4.1-nano"),
+        (0.10, 0.40),
+    );
+    assert!(judged > 0.0);
+    let health = ragtrace::tree::health(&spans);
+    let total = answer + judged; // the hashing embedder's is 0
+    assert!((health.cost.unwrap() - total).abs() < 1e-12, "{health}");
+    assert!(
+        health.evaluation_tokens > 0,
+        "the judge's tokens stay apart"
+    );
 }
 
 #[actix_web::test]
