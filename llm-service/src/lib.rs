@@ -8,6 +8,7 @@
 //!   chat {model}      gen_ai.operation.name=chat, gen_ai.provider.name,
 //!                     gen_ai.request.model, gen_ai.response.model,
 //!                     gen_ai.usage.input_tokens / output_tokens,
+//!                     gen_ai.cost.input / output / total (shared::prices),
 //!                     gen_ai.response.finish_reasons, confident.span.type=llm
 //! ```
 //!
@@ -36,6 +37,7 @@ pub const SERVICE_NAME: &str = "llm-service";
 pub async fn run() -> anyhow::Result<()> {
     let _telemetry = shared::telemetry::init(SERVICE_NAME)?;
     let settings = configuration::Settings::from_env()?;
+    shared::prices::init()?;
     let application = startup::build(&settings)?;
     tracing::info!(port = application.port(), "llm-service listening");
     application.run_until_stopped().await?;

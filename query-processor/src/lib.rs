@@ -36,6 +36,8 @@ pub const SERVICE_NAME: &str = "query-processor";
 pub async fn run() -> anyhow::Result<()> {
     let _telemetry = shared::telemetry::init(SERVICE_NAME)?;
     let settings = configuration::Settings::from_env()?;
+    // The model judge's calls are priced.
+    shared::prices::init()?;
     let application = startup::build(&settings)?;
     tracing::info!(port = application.port(), "query-processor listening");
     application.run_until_stopped().await?;

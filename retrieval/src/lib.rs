@@ -6,7 +6,7 @@
 //! ```text
 //! retrieval SERVER POST /retrieve        (or tools/call search_documents, MCP)
 //!   retrieval {collection}     gen_ai.operation.name=retrieval, confident.span.type=retriever
-//!     embeddings {model}       gen_ai.operation.name=embeddings
+//!     embeddings {model}       gen_ai.operation.name=embeddings, gen_ai.cost.*
 //!     search {collection}      db.system.name, db.operation.name, db.collection.name
 //! ```
 //!
@@ -36,6 +36,7 @@ pub const SERVICE_NAME: &str = "retrieval";
 pub async fn run() -> anyhow::Result<()> {
     let _telemetry = shared::telemetry::init(SERVICE_NAME)?;
     let settings = configuration::Settings::from_env()?;
+    shared::prices::init()?;
     let application = startup::build(&settings).await?;
     tracing::info!(port = application.port(), "retrieval listening");
     application.run_until_stopped().await?;
@@ -47,6 +48,7 @@ pub async fn run() -> anyhow::Result<()> {
 pub async fn serve_mcp_stdio() -> anyhow::Result<()> {
     let _telemetry = shared::telemetry::init(SERVICE_NAME)?;
     let settings = configuration::Settings::from_env()?;
+    shared::prices::init()?;
     let (retriever, chunks) = startup::ingested(&settings).await?;
     let search = std::sync::Arc::new(mcp::SearchDocuments::new(retriever, &chunks));
     mcp::stdio::serve(search).await
@@ -56,6 +58,7 @@ pub async fn serve_mcp_stdio() -> anyhow::Result<()> {
 /// into the configured Qdrant collection, a span per batch. Idempotent.
 pub async fn ingest_dir(dir: &std::path::Path) -> anyhow::Result<retriever::IngestReport> {
     let settings = configuration::Settings::from_env()?;
+    shared::prices::init()?;
     anyhow::ensure!(
         settings.qdrant.is_some(),
         "ingest needs QDRANT_URL: the in-memory index lives inside the retrieval process"

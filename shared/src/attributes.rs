@@ -17,6 +17,8 @@
 //! - [`futureagi`]: FutureAGI's traceAI keys (its TypeScript, Java and C#
 //!   `SemanticConventions`): `fi.span.kind` and the `gen_ai.*` keys traceAI
 //!   adds to the OpenTelemetry ones.
+//! - [`cost`]: FutureAGI traceAI's `gen_ai.cost.*` keys. Not an
+//!   OpenTelemetry convention (v1.41 has no cost attribute).
 //! - [`http`], [`db`], [`error`]: stable OpenTelemetry HTTP / database /
 //!   general semantic conventions.
 
@@ -109,6 +111,24 @@ pub mod gen_ai {
     /// Provider name for the built-in, in-process models. Not a well-known
     /// value on purpose: they are not hosted models and must not look like one.
     pub const PROVIDER_RAGTRACE: &str = "ragtrace";
+}
+
+/// The cost of a `chat` or `embeddings` call, in USD (double), on its span.
+///
+/// These are FutureAGI traceAI's keys (`fi_instrumentation/fi_types.py`,
+/// `SpanAttributes.GEN_AI_COST_INPUT`, `GEN_AI_COST_OUTPUT`,
+/// `GEN_AI_COST_TOTAL`), **not** OpenTelemetry GenAI conventions: v1.41
+/// defines token usage but no cost. They live in the `gen_ai.*` namespace
+/// anyway, so a future convention could take the names over. ragtrace
+/// computes them from the reported token usage and a list-price table
+/// ([`crate::prices`]); a model missing from the table gets none of them.
+pub mod cost {
+    /// Cost of the input (prompt) tokens.
+    pub const INPUT: &str = "gen_ai.cost.input";
+    /// Cost of the output (completion) tokens; 0 for embeddings.
+    pub const OUTPUT: &str = "gen_ai.cost.output";
+    /// `input + output`.
+    pub const TOTAL: &str = "gen_ai.cost.total";
 }
 
 /// Confident AI (`confident.*`), from deepeval's OpenTelemetry exporter.

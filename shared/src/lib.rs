@@ -22,6 +22,8 @@
 //! - [`attributes`]: every span and metric attribute name, with its convention.
 //! - [`metrics`]: the OTLP metrics (GenAI operation duration, token usage,
 //!   time to first chunk, HTTP server duration) and their bucket boundaries.
+//! - [`prices`]: the price table per model and the cost of a call, on its
+//!   span and in a metric.
 //! - [`dialects`]: the one mapping from our span facts to GenAI, Confident AI
 //!   and OpenInference attributes.
 //! - [`wire`]: the JSON contracts between services.
@@ -44,6 +46,7 @@ pub mod hashing;
 pub mod http;
 pub mod logs;
 pub mod metrics;
+pub mod prices;
 pub mod propagation;
 pub mod provider;
 pub mod query;

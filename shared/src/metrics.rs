@@ -5,6 +5,7 @@
 //! | `gen_ai.client.operation.duration` | `s` | histogram | every chat and embeddings call: llm-service, retrieval |
 //! | `gen_ai.client.token.usage` | `{token}` | histogram, per `gen_ai.token.type` | the same calls, when the model reported usage |
 //! | `gen_ai.client.operation.time_to_first_chunk` | `s` | histogram | streaming chat only |
+//! | `ragtrace.gen_ai.client.cost` | `USD` | counter | the same calls, for a model with a price ([`cost`]) |
 //! | `http.server.request.duration` | `s` | histogram | every service, every request ([`crate::server`]) |
 //! | `mcp.client.operation.duration`, `mcp.server.operation.duration` | `s` | histogram | each MCP request, at each end ([`mcp`]) |
 //!
@@ -50,6 +51,7 @@
 //! query or a trace id: each distinct attribute set is a separate series,
 //! kept in memory by the SDK and by every backend downstream.
 
+pub mod cost;
 pub mod mcp;
 
 use std::sync::OnceLock;

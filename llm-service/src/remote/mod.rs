@@ -17,6 +17,7 @@ use async_openai::types::chat::{
 use shared::attributes::gen_ai;
 use shared::dialects;
 use shared::metrics::{self, GenAiOperation};
+use shared::prices;
 use shared::provider::{Api, Endpoint, ProviderError, Secret};
 use shared::redact::Content;
 use shared::wire::{Passage, Usage};
@@ -183,14 +184,17 @@ impl RemoteChat {
         match &result {
             Ok((completion, response_id)) => {
                 record_completion(&span, completion, Some(response_id));
+                let usage = completion.usage;
+                let answered = GenAiOperation {
+                    response_model: Some(&completion.model),
+                    ..operation
+                };
+                prices::record_cost(&span, &answered, usage.input_tokens, usage.output_tokens);
                 metrics::record_operation(
-                    &GenAiOperation {
-                        response_model: Some(&completion.model),
-                        ..operation
-                    },
+                    &answered,
                     started.elapsed(),
-                    Some(completion.usage.input_tokens),
-                    Some(completion.usage.output_tokens),
+                    Some(usage.input_tokens),
+                    Some(usage.output_tokens),
                 );
             }
             Err(err) => {

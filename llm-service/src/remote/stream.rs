@@ -10,6 +10,7 @@ use futures_util::{Stream, StreamExt};
 use shared::attributes::gen_ai;
 use shared::error::ErrorBody;
 use shared::metrics::{self, GenAiOperation};
+use shared::prices;
 use shared::provider::{Api, Endpoint, ProviderError};
 use shared::wire::{Passage, Usage};
 use shared::wire::{StreamDone, StreamEvent};
@@ -195,11 +196,20 @@ impl Accumulator {
     fn finish(&mut self) -> StreamEvent {
         self.ended = true;
         record_completion(&self.span, &self.completion, self.response_id.as_deref());
-        // Usage only if the API sent it (a server that ignores
-        // `include_usage` sends none; we never make up a 0).
+        // Usage, and so cost, only if the API sent it (a server that
+        // ignores `include_usage` sends none; we never make up a 0).
         let usage = self.usage_reported.then_some(self.completion.usage);
+        let operation = self.operation(None);
+        if let Some(usage) = usage {
+            prices::record_cost(
+                &self.span,
+                &operation,
+                usage.input_tokens,
+                usage.output_tokens,
+            );
+        }
         metrics::record_operation(
-            &self.operation(None),
+            &operation,
             self.started.elapsed(),
             usage.map(|u| u.input_tokens),
             usage.map(|u| u.output_tokens),

@@ -7,6 +7,7 @@ use shared::dialects;
 use shared::error::ApiError;
 use shared::http::json_body::JsonBody;
 use shared::metrics::{self, GenAiOperation};
+use shared::prices;
 use shared::provider::{Api, ProviderError};
 use shared::query::{self, QueryError};
 use shared::redact::Content;
@@ -160,8 +161,8 @@ const OFFLINE_OPERATION: GenAiOperation<'static> = GenAiOperation {
     error_type: None,
 };
 
-/// Response and usage, known only once the model has answered; the
-/// operation's duration and token metrics with them (it cannot fail).
+/// Response, usage and cost (0: the offline model is free), known only once
+/// the model has answered; the operation's metrics with them (it cannot fail).
 fn record_generation(span: &Span, generation: &Generation, duration: std::time::Duration) {
     let finish_reason = generation.finish_reason.as_str();
     span.record("gen_ai.response.model", MODEL_NAME);
@@ -173,6 +174,12 @@ fn record_generation(span: &Span, generation: &Generation, duration: std::time::
     span.record(
         "gen_ai.usage.output_tokens",
         generation.output_tokens as i64,
+    );
+    prices::record_cost(
+        span,
+        &OFFLINE_OPERATION,
+        generation.input_tokens,
+        generation.output_tokens,
     );
     let answer = Content::capture(&generation.answer);
     dialects::output(span, &answer);

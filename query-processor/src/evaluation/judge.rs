@@ -6,7 +6,7 @@
 //! `async-openai` (`EVAL_BASE_URL`, `EVAL_API_KEY` or `OPENAI_API_KEY`), so
 //! it gets the same `chat {model}` CLIENT span as the answer's own call in
 //! llm-service. That span is a child of the judge's `evaluation` span: its
-//! tokens are visible, and never counted as the answer's.
+//! tokens and cost are visible, and its tokens never counted as the answer's.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use serde::Deserialize;
 use shared::attributes::gen_ai;
 use shared::config;
 use shared::metrics::{self, GenAiOperation};
+use shared::prices;
 use shared::provider::{self, Api, Endpoint, ProviderError};
 use shared::redact::Content;
 use tracing::{Instrument, Span, field};
@@ -94,15 +95,19 @@ impl Judge {
         let result = self.call(answer, &span).instrument(span.clone()).await;
         let operation = self.endpoint.operation(gen_ai::operation::CHAT, model);
         match &result {
-            Ok(reply) => metrics::record_operation(
-                &GenAiOperation {
+            Ok(reply) => {
+                let answered = GenAiOperation {
                     response_model: Some(&reply.model),
                     ..operation
-                },
-                started.elapsed(),
-                Some(reply.input_tokens),
-                Some(reply.output_tokens),
-            ),
+                };
+                prices::record_cost(&span, &answered, reply.input_tokens, reply.output_tokens);
+                metrics::record_operation(
+                    &answered,
+                    started.elapsed(),
+                    Some(reply.input_tokens),
+                    Some(reply.output_tokens),
+                );
+            }
             Err(err) => {
                 shared::telemetry::record_error(&span, err.code(Api::Chat), &err.to_string());
                 metrics::record_operation(

@@ -1,6 +1,6 @@
 //! A trace's vital signs ([`Health`]): span, service and error counts, depth,
-//! hops between services, roots and orphans, the inference tokens and the
-//! answer's evaluations, as one line of text.
+//! hops between services, roots and orphans, the inference tokens, the cost
+//! and the answer's evaluations, as one line of text.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -13,6 +13,11 @@ pub const MCP_METHOD: &str = "mcp.method.name";
 
 /// `gen_ai.operation.name` values whose token usage counts as inference.
 pub const INFERENCE_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
+
+/// A call's cost in USD (FutureAGI traceAI's key, set by ragtrace's
+/// services on `chat` and `embeddings` spans of a priced model).
+pub const COST_TOTAL: &str = "gen_ai.cost.total";
+const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
 
 /// The attribute that marks an evaluation span, and the keys of its result
 /// (OpenTelemetry GenAI conventions, `gen_ai.evaluation.result`).
@@ -62,6 +67,11 @@ pub struct Health {
     /// Tokens (in and out) of inference spans under an evaluation span (a
     /// model-graded judge): not the answer's, so not in the two above.
     pub evaluation_tokens: i64,
+    /// Sum of `gen_ai.cost.total` over the spans (chat, embeddings and a
+    /// judge's chat alike), in USD. `None` when no span carries one, or
+    /// when a span that used tokens carries none (its model has no price):
+    /// a sum without it would understate the trace's cost.
+    pub cost: Option<f64>,
     /// The evaluation spans' results, in the order they started.
     pub evaluations: Vec<Evaluated>,
 }
@@ -156,8 +166,22 @@ pub fn health(spans: &[SpanRecord]) -> Health {
         input_tokens,
         output_tokens,
         evaluation_tokens,
+        cost: cost(spans),
         evaluations: evaluations(spans),
     }
+}
+
+/// [`Health::cost`].
+fn cost(spans: &[SpanRecord]) -> Option<f64> {
+    let mut sum = None;
+    for s in spans {
+        match s.attributes.get(COST_TOTAL).and_then(|c| c.as_f64()) {
+            Some(cost) => sum = Some(sum.unwrap_or(0.0) + cost),
+            None if s.attributes.contains_key(USAGE_INPUT_TOKENS) => return None,
+            None => {}
+        }
+    }
+    sum
 }
 
 /// The results of the evaluation spans that have one (a failed evaluator
@@ -197,7 +221,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `trace 30020d70…: 13 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 9, 3 hops, 0 orphans, 0 errors, 586 tokens (471 in / 115 out)`.
 /// With MCP hops the hops are split: `3 hops (2 http, 1 mcp)`.
 /// `, N roots` is added before the orphans when there is not exactly one root.
-/// A judge's tokens follow as `(+N evaluating)`, and the evaluations close
+/// A judge's tokens follow as `(+N evaluating)`, then the cost of every
+/// priced call in the trace, judge included, as `, cost $0.000123` (only if
+/// every call that used tokens is priced), and the evaluations close
 /// the line: `; groundedness 1.00 pass, citation_validity 0.50 fail`.
 impl fmt::Display for Health {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -233,6 +259,9 @@ impl fmt::Display for Health {
         )?;
         if self.evaluation_tokens > 0 {
             write!(f, " (+{} evaluating)", self.evaluation_tokens)?;
+        }
+        if let Some(cost) = self.cost {
+            write!(f, ", cost ${cost:.6}")?;
         }
         for (i, e) in self.evaluations.iter().enumerate() {
             let separator = if i == 0 { "; " } else { ", " };

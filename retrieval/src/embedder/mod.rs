@@ -18,6 +18,7 @@ use async_openai::types::embeddings::{CreateEmbeddingRequestArgs, EmbeddingInput
 use shared::attributes::gen_ai;
 use shared::dialects;
 use shared::metrics::{self, GenAiOperation};
+use shared::prices;
 use shared::provider::{Api, Endpoint, ProviderError, Secret};
 use tracing::{Instrument, field};
 
@@ -93,20 +94,18 @@ impl Embedder {
                 let vectors: Vec<Vec<f32>> =
                     span.in_scope(|| texts.iter().map(|t| hashing.embed(t)).collect());
                 // In-process model: no server.address/port. It cannot fail.
-                metrics::record_operation(
-                    &GenAiOperation {
-                        operation: gen_ai::operation::EMBEDDINGS,
-                        provider: gen_ai::PROVIDER_RAGTRACE,
-                        request_model: &model,
-                        response_model: Some(&model),
-                        server_address: None,
-                        server_port: None,
-                        error_type: None,
-                    },
-                    started.elapsed(),
-                    Some(tokens as u64),
-                    None,
-                );
+                let operation = GenAiOperation {
+                    operation: gen_ai::operation::EMBEDDINGS,
+                    provider: gen_ai::PROVIDER_RAGTRACE,
+                    request_model: &model,
+                    response_model: Some(&model),
+                    server_address: None,
+                    server_port: None,
+                    error_type: None,
+                };
+                // Free and local: a cost of 0.
+                prices::record_cost(&span, &operation, tokens as u64, 0);
+                metrics::record_operation(&operation, started.elapsed(), Some(tokens as u64), None);
                 Ok(vectors)
             }
             Self::Remote(remote) => remote.embed(texts).await,
@@ -144,11 +143,13 @@ impl RemoteEmbedder {
                 span.record("gen_ai.response.model", response_model.as_str());
                 span.record("gen_ai.embeddings.dimension.count", dimension as i64);
                 span.record("gen_ai.usage.input_tokens", i64::from(*input_tokens));
+                let answered = GenAiOperation {
+                    response_model: Some(response_model),
+                    ..operation
+                };
+                prices::record_cost(&span, &answered, u64::from(*input_tokens), 0);
                 metrics::record_operation(
-                    &GenAiOperation {
-                        response_model: Some(response_model),
-                        ..operation
-                    },
+                    &answered,
                     started.elapsed(),
                     Some(u64::from(*input_tokens)),
                     None,

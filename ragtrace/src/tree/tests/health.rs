@@ -30,6 +30,7 @@ fn health_counts() {
             input_tokens: 201,
             output_tokens: 32,
             evaluation_tokens: 0,
+            cost: None,
             evaluations: vec![],
         },
         "embedding tokens (9) are not counted"
@@ -185,4 +186,56 @@ fn evaluations_close_the_line_and_a_judges_tokens_are_not_the_answers() {
         ),
         "{h}"
     );
+}
+
+#[test]
+fn the_cost_of_every_priced_span_follows_the_tokens() {
+    let mut spans = pipeline();
+    let set = |spans: &mut Vec<crate::receiver::SpanRecord>, id: &str, cost: f64| {
+        let span = spans.iter_mut().find(|s| s.span_id == id).unwrap();
+        span.attributes
+            .insert("gen_ai.cost.total".into(), json!(cost));
+    };
+    // The chat (201 in, 32 out) and the query's embeddings.
+    set(&mut spans, "d2", 0.000123);
+    set(&mut spans, "e1", 0.000001);
+    // A judge's chat under its evaluation: its tokens apart, its cost in.
+    let mut judge = sp(
+        "j",
+        Some("q1"),
+        "query-processor",
+        SpanKind::Client,
+        "chat judge",
+        91,
+        92,
+    );
+    judge
+        .attributes
+        .insert("gen_ai.operation.name".into(), json!("chat"));
+    judge
+        .attributes
+        .insert("gen_ai.cost.total".into(), json!(0.0001));
+    spans.push(judge);
+    let h = health(&spans);
+    assert!((h.cost.unwrap() - 0.000224).abs() < 1e-12, "{:?}", h.cost);
+    assert!(
+        h.to_string()
+            .ends_with("233 tokens (201 in / 32 out), cost $0.000224"),
+        "{h}"
+    );
+
+    // Free models cost 0, and say so.
+    let mut spans = pipeline();
+    set(&mut spans, "d2", 0.0);
+    set(&mut spans, "e1", 0.0);
+    assert!(health(&spans).to_string().ends_with(", cost $0.000000"));
+    // No price anywhere: no cost at all, not $0.
+    let h = health(&pipeline());
+    assert_eq!(h.cost, None);
+    assert!(!h.to_string().contains("cost"), "{h}");
+    // A chat model without a price: the embeddings' cost alone would
+    // understate the trace's, so none is shown.
+    let mut spans = pipeline();
+    set(&mut spans, "e1", 0.0);
+    assert_eq!(health(&spans).cost, None);
 }
