@@ -144,6 +144,10 @@ async fn a_priced_model_costs_its_tokens_times_the_list_price() {
     );
     assert!(chat_span.attr_i64("gen_ai.usage.output_tokens").unwrap() > 0);
     let mut total = assert_priced(chat_span, (0.15, 0.60));
+    // Confident AI's price per token (the default dialects include it).
+    let per_token = |key: &str| chat_span.attributes[key].as_f64().unwrap();
+    assert!((per_token("confident.llm.cost_per_input_token") - 0.15e-6).abs() < 1e-15);
+    assert!((per_token("confident.llm.cost_per_output_token") - 0.60e-6).abs() < 1e-15);
     // The query's embeddings and the groundedness evaluator's, at $0.02.
     for embeddings in embeddings(&spans, "text-embedding-3-small") {
         total += assert_priced(embeddings, (0.02, 0.0));

@@ -149,6 +149,9 @@ pub mod confident {
     pub const LLM_MODEL: &str = "confident.llm.model";
     pub const LLM_INPUT_TOKEN_COUNT: &str = "confident.llm.input_token_count";
     pub const LLM_OUTPUT_TOKEN_COUNT: &str = "confident.llm.output_token_count";
+    /// double, USD: the price of one token, for Confident AI's cost rollups.
+    pub const LLM_COST_PER_INPUT_TOKEN: &str = "confident.llm.cost_per_input_token";
+    pub const LLM_COST_PER_OUTPUT_TOKEN: &str = "confident.llm.cost_per_output_token";
 
     pub const RETRIEVER_EMBEDDER: &str = "confident.retriever.embedder";
     /// int

@@ -218,7 +218,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// One line:
-/// `trace 30020d70…: 13 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 9, 3 hops, 0 orphans, 0 errors, 586 tokens (471 in / 115 out)`.
+/// `trace 30020d70…: 16 spans, 4 services (gateway, llm-service, query-processor, retrieval), depth 9, 3 hops, 0 orphans, 0 errors, 586 tokens (471 in / 115 out)`.
 /// With MCP hops the hops are split: `3 hops (2 http, 1 mcp)`.
 /// `, N roots` is added before the orphans when there is not exactly one root.
 /// A judge's tokens follow as `(+N evaluating)`, then the cost of every

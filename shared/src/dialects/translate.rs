@@ -10,8 +10,9 @@
 //! than a copy: the span type/kind (from `gen_ai.operation.name`, or
 //! `EVALUATOR` for a span with `gen_ai.evaluation.name`), OpenInference's
 //! `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
-//! `llm.invocation_parameters` (a JSON object of the request parameters) and
-//! the token total (`llm.token_count.total`, `gen_ai.usage.total_tokens`).
+//! `llm.invocation_parameters` (a JSON object of the request parameters),
+//! the token total (`llm.token_count.total`, `gen_ai.usage.total_tokens`)
+//! and Confident AI's price per token (from `gen_ai.cost.*` and the usage).
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use super::Dialects;
-use crate::attributes::{confident, futureagi, gen_ai, identity, openinference};
+use crate::attributes::{confident, cost, futureagi, gen_ai, identity, openinference};
 
 use gen_ai::operation::{CHAT, EMBEDDINGS, EXECUTE_TOOL, INVOKE_AGENT, RETRIEVAL};
 
@@ -118,7 +119,7 @@ fn llm_system_and_provider(provider: &str) -> (&str, &str) {
 
 /// The keys [`translate`] reads. A span's attributes are scanned once for
 /// them ([`Sources`]); every rule then looks its key up here.
-const SOURCE_KEYS: [&str; 14] = [
+const SOURCE_KEYS: [&str; 16] = [
     gen_ai::OPERATION_NAME,
     gen_ai::EVALUATION_NAME,
     gen_ai::AGENT_NAME,
@@ -133,6 +134,8 @@ const SOURCE_KEYS: [&str; 14] = [
     gen_ai::PROVIDER_NAME,
     gen_ai::REQUEST_TEMPERATURE,
     gen_ai::REQUEST_MAX_TOKENS,
+    cost::INPUT,
+    cost::OUTPUT,
 ];
 
 /// The values of [`SOURCE_KEYS`] on one span, found in one pass.
@@ -203,6 +206,27 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
     }
     if dialects.openinference {
         openinference_derived(&get, operation, &mut add);
+    }
+    if dialects.confident && operation == Some(CHAT) {
+        let per_token = [
+            (
+                cost::INPUT,
+                gen_ai::USAGE_INPUT_TOKENS,
+                confident::LLM_COST_PER_INPUT_TOKEN,
+            ),
+            (
+                cost::OUTPUT,
+                gen_ai::USAGE_OUTPUT_TOKENS,
+                confident::LLM_COST_PER_OUTPUT_TOKEN,
+            ),
+        ];
+        for (cost, tokens, key) in per_token {
+            if let (Some(Value::F64(cost)), Some(Value::I64(tokens @ 1..))) =
+                (get(cost), get(tokens))
+            {
+                add(key, (cost / tokens as f64).into());
+            }
+        }
     }
     span.attributes.extend(added);
 }

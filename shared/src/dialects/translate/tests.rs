@@ -65,6 +65,8 @@ fn a_chat_span_gets_each_dialects_keys() {
             KeyValue::new(gen_ai::REQUEST_MAX_TOKENS, 256),
             KeyValue::new(gen_ai::USAGE_INPUT_TOKENS, 10),
             KeyValue::new(gen_ai::USAGE_OUTPUT_TOKENS, 5),
+            KeyValue::new(cost::INPUT, 0.000_025),
+            KeyValue::new(cost::OUTPUT, 0.000_05),
         ],
         ALL,
     );
@@ -78,6 +80,13 @@ fn a_chat_span_gets_each_dialects_keys() {
     assert_eq!(get(confident::SPAN_TYPE), "llm".into());
     assert_eq!(get(confident::LLM_MODEL), "gpt-4o".into());
     assert_eq!(get(confident::LLM_INPUT_TOKEN_COUNT), 10.into());
+    // $2.50 and $10 per million tokens.
+    let per_token = |key| match get(key) {
+        Value::F64(v) => v,
+        other => panic!("{key} = {other:?}"),
+    };
+    assert!((per_token(confident::LLM_COST_PER_INPUT_TOKEN) - 2.5e-6).abs() < 1e-15);
+    assert!((per_token(confident::LLM_COST_PER_OUTPUT_TOKEN) - 1e-5).abs() < 1e-15);
     assert_eq!(get(openinference::SPAN_KIND), "LLM".into());
     assert_eq!(get(openinference::LLM_SYSTEM), "openai".into());
     assert_eq!(get(openinference::LLM_PROVIDER), "azure".into());
