@@ -35,9 +35,12 @@ fn the_embedded_table_prices_the_hosted_models_and_our_own_at_zero() {
         "text-embedding-3-small",
         "text-embedding-3-large",
         "text-embedding-ada-002",
-        "claude-sonnet-4-5",
+        "gpt-5.6",
+        "claude-sonnet-4-6",
         "claude-haiku-4-5",
-        "claude-opus-4-1",
+        "claude-opus-4-8",
+        "gemini-3.8-flash",
+        "mistral-large-latest",
     ] {
         let price = prices.price(model).unwrap_or_else(|| panic!("{model}"));
         assert!(price.input > 0.0, "{model}");
@@ -84,11 +87,14 @@ fn a_dated_snapshot_is_priced_as_its_base_entry() {
         base("claude-sonnet-4-5-20250929"),
         base("claude-sonnet-4-5")
     );
-    assert_eq!(base("claude-3-5-haiku-latest"), base("claude-3-5-haiku"));
-    // The longest entry wins: 4-5 is not a snapshot of 4.
+    assert_eq!(base("claude-haiku-4-5-latest"), base("claude-haiku-4-5"));
+    // The longest entry wins: a snapshot of gpt-5-mini is not gpt-5.
+    assert_eq!(base("gpt-5-mini-2025-08-07"), base("gpt-5-mini"));
+    assert_ne!(base("gpt-5-mini"), base("gpt-5"));
     assert_eq!(base("claude-opus-4-5-20251101"), base("claude-opus-4-5"));
-    assert_ne!(base("claude-opus-4-5"), base("claude-opus-4"));
+    // A single digit is a model version, not a snapshot: 4-9 is not 4-8.
     assert_eq!(prices.price("claude-opus-4-9"), None);
+    assert_eq!(prices.price("gpt-5.9"), None);
     // A snapshot with its own entry keeps its own price.
     assert_ne!(base("gpt-4o-2024-05-13"), base("gpt-4o"));
 
