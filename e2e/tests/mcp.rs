@@ -15,7 +15,7 @@ use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, MetaObject, RequestMetaObject};
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
-use support::{TestPipeline, assert_parent, span};
+use support::{SPANS_PER_CHAT, TestPipeline, assert_parent, span};
 
 const QUESTION: &str = "What does the traceparent header contain?";
 const TOOL_SPAN: &str = "tools/call search_documents";
@@ -55,7 +55,12 @@ async fn the_tool_call_stands_where_post_retrieve_stood_in_one_tree() {
     // with retrieval's spans below it, in the same trace.
     let (status, first) = app.chat(json!({"query": QUESTION}), &[]).await;
     assert_eq!(status, 200, "{first}");
-    let spans = app.trace(first["trace_id"].as_str().unwrap(), 18).await;
+    // The HTTP tree's spans, with the tool call's 3 in place of `POST
+    // /retrieve`'s 2, and `initialize` with its 4 (the CLIENT span, two
+    // `POST /mcp` and retrieval's `initialize`).
+    let spans = app
+        .trace(first["trace_id"].as_str().unwrap(), SPANS_PER_CHAT + 5)
+        .await;
     assert_one_tree(&spans, (2, 2));
     let initialize = span(&spans, "query-processor", "initialize");
     assert_eq!(initialize.kind, SpanKind::Client);
@@ -78,8 +83,10 @@ async fn the_tool_call_stands_where_post_retrieve_stood_in_one_tree() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["contexts"].as_array().unwrap().len(), 4, "{body}");
     assert_eq!(body["contexts"][0]["source"], "w3c-traceparent-header.md");
-    let spans = app.trace(body["trace_id"].as_str().unwrap(), 14).await;
-    assert_eq!(spans.len(), 14, "{}", render(&spans));
+    let spans = app
+        .trace(body["trace_id"].as_str().unwrap(), SPANS_PER_CHAT + 1)
+        .await;
+    assert_eq!(spans.len(), SPANS_PER_CHAT + 1, "{}", render(&spans));
     assert_one_tree(&spans, (2, 1));
     assert!(!spans.iter().any(|s| s.name.contains("/retrieve")));
 

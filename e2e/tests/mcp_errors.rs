@@ -404,7 +404,8 @@ async fn a_restarted_mcp_hop_gets_a_new_session_and_a_dead_one_is_a_503() {
     assert_eq!(status, 200, "the first request after a restart: {body}");
     // The new retrieval answers the old session id with 404; the session
     // is opened again inside the call, and the tree shows it there.
-    let spans = app.trace(body["trace_id"].as_str().unwrap(), 16).await;
+    // 16, and the three evaluation spans.
+    let spans = app.trace(body["trace_id"].as_str().unwrap(), 19).await;
     let call = span(&spans, "query-processor", "tools/call search_documents");
     assert_parent(span(&spans, "retrieval", "initialize"), call);
     assert_parent(

@@ -351,7 +351,7 @@ async fn hosted_model_answers_and_errors_export_and_log_no_personal_data() {
         failed.push(trace_id);
     }
     for trace in &failed {
-        let spans = app.trace(trace, support::SPANS_PER_CHAT).await;
+        let spans = app.trace(trace, support::SPANS_UNEVALUATED).await;
         let chat = spans
             .iter()
             .find(|s| s.service_name == "llm-service" && s.name == "chat gpt-4o-mini")

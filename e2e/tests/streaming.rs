@@ -13,7 +13,7 @@ use ragtrace::receiver::metrics::{HistogramValue, MetricPoint};
 use ragtrace::receiver::{SpanKind, SpanRecord, StatusCode};
 use serde_json::{Value, json};
 use shared::wire::StreamEvent;
-use support::{SPANS_PER_CHAT, TestPipeline, assert_parent, is_trace_id, span};
+use support::{SPANS_PER_CHAT, SPANS_UNEVALUATED, TestPipeline, assert_parent, is_trace_id, span};
 use testkit::fake_openai::{FakeOpenAi, FakeOpenAiConfig, Fault};
 
 const QUESTION: &str = "What does the traceparent header contain?";
@@ -342,7 +342,7 @@ async fn openai_compatible_streaming_reports_the_apis_usage() {
     assert!(is_trace_id(&json!(body.trace_id)), "{body:?}");
     assert_eq!(body.error, "model_auth_failed", "{body:?}");
     assert!(!body.message.contains("llm-service"), "{body:?}");
-    let spans = app.trace(&body.trace_id, SPANS_PER_CHAT).await;
+    let spans = app.trace(&body.trace_id, SPANS_UNEVALUATED).await;
     let chat = spans
         .iter()
         .find(|s| s.name == "chat gpt-4o-mini")
@@ -414,7 +414,7 @@ async fn a_client_that_disconnects_mid_stream_ends_every_span_as_cancelled() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let spans = app.trace(&trace_id, SPANS_PER_CHAT).await;
+    let spans = app.trace(&trace_id, SPANS_UNEVALUATED).await;
     let carriers = streaming_spans(&spans);
     let chat = carriers[7];
     // The caller leaving is not a failure of ours: no span is an error.

@@ -355,6 +355,10 @@ impl Backend {
 /// + llm-service 2, with the embedded defaults.
 pub const SPANS_PER_CHAT: usize = 16;
 
+/// A `/chat` that reached the model but has no answer to evaluate (the model
+/// failed, or the client left mid-stream): no evaluation spans.
+pub const SPANS_UNEVALUATED: usize = SPANS_PER_CHAT - evaluation::EVALUATORS.len();
+
 impl Backend {
     /// [`SPANS_PER_CHAT`] for this backend: a remote embedder adds the
     /// groundedness evaluator's `POST /embed` hop.
