@@ -24,6 +24,7 @@
 
 pub mod embeddings;
 pub mod judge;
+pub mod passage_vectors;
 pub mod scores;
 
 use opentelemetry::KeyValue;
@@ -37,6 +38,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use embeddings::Vectors;
 use judge::Judge;
+use passage_vectors::PassageVectors;
 use scores::Score;
 
 /// `gen_ai.evaluation.name` of each evaluator.
@@ -57,6 +59,8 @@ pub struct Answer<'a> {
 pub struct Evaluator {
     pub enabled: bool,
     pub judge: Option<Judge>,
+    /// Passages' sentence vectors, embedded once ([`passage_vectors`]).
+    pub passage_vectors: PassageVectors,
 }
 
 impl Evaluator {
@@ -69,6 +73,7 @@ impl Evaluator {
         Ok(Self {
             enabled,
             judge: if enabled { Judge::from_env()? } else { None },
+            passage_vectors: PassageVectors::default(),
         })
     }
 
@@ -92,7 +97,7 @@ impl Evaluator {
         let sentences = scores::sentences(answer.text);
         let groundedness = EvaluationSpan::open(evaluated, GROUNDEDNESS);
         match vectors
-            .similarities(&sentences, answer.contexts)
+            .similarities(&sentences, answer.contexts, &self.passage_vectors)
             .instrument(groundedness.span.clone())
             .await
         {

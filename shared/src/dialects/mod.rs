@@ -21,6 +21,7 @@
 
 use std::sync::OnceLock;
 
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Array, StringValue, Value};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -111,7 +112,9 @@ pub fn trace(span: &Span, name: &str, environment: &str, metric_collection: Opti
 /// (The conventions' own keys are on the evaluation spans, where FutureAGI
 /// and OpenTelemetry backends read them.)
 pub fn evaluations(span: &Span, results: &[Evaluation]) {
-    if !Dialects::current().confident || results.is_empty() {
+    // The JSON is built only for a span that will be exported.
+    let sampled = span.context().span().span_context().is_sampled();
+    if !Dialects::current().confident || results.is_empty() || !sampled {
         return;
     }
     let evaluations: serde_json::Map<String, serde_json::Value> = results

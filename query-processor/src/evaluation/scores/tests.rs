@@ -102,9 +102,3 @@ fn context_relevance_is_the_share_of_relevant_passages() {
     assert!(none.value < CONTEXT_RELEVANCE_THRESHOLD);
     assert_eq!(context_relevance(&[]).value, 0.0);
 }
-
-#[test]
-fn cosine_of_a_zero_vector_is_zero() {
-    assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
-    assert!((cosine(&[1.0, 1.0], &[2.0, 2.0]) - 1.0).abs() < 1e-6);
-}
