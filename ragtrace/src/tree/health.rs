@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use shared::attributes::{cost, gen_ai};
+
 use super::build::build;
 use crate::receiver::{SpanKind, SpanRecord};
 
@@ -13,17 +15,6 @@ pub const MCP_METHOD: &str = "mcp.method.name";
 
 /// `gen_ai.operation.name` values whose token usage counts as inference.
 pub const INFERENCE_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
-
-/// A call's cost in USD (FutureAGI traceAI's key, set by ragtrace's
-/// services on `chat` and `embeddings` spans of a priced model).
-pub const COST_TOTAL: &str = "gen_ai.cost.total";
-const USAGE_INPUT_TOKENS: &str = "gen_ai.usage.input_tokens";
-
-/// The attribute that marks an evaluation span, and the keys of its result
-/// (OpenTelemetry GenAI conventions, `gen_ai.evaluation.result`).
-pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
-const EVALUATION_SCORE: &str = "gen_ai.evaluation.score.value";
-const EVALUATION_LABEL: &str = "gen_ai.evaluation.score.label";
 
 /// One evaluator's result, from its evaluation span.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,7 +128,7 @@ pub fn health(spans: &[SpanRecord]) -> Health {
     services.dedup();
     let evaluation_ids: HashSet<(&str, &str)> = spans
         .iter()
-        .filter(|s| s.attributes.contains_key(EVALUATION_NAME))
+        .filter(|s| s.attributes.contains_key(gen_ai::EVALUATION_NAME))
         .map(|s| (s.trace_id.as_str(), s.span_id.as_str()))
         .collect();
     let (mut input_tokens, mut output_tokens, mut evaluation_tokens) = (0, 0, 0);
@@ -175,9 +166,9 @@ pub fn health(spans: &[SpanRecord]) -> Health {
 fn cost(spans: &[SpanRecord]) -> Option<f64> {
     let mut sum = None;
     for s in spans {
-        match s.attributes.get(COST_TOTAL).and_then(|c| c.as_f64()) {
+        match s.attributes.get(cost::TOTAL).and_then(|c| c.as_f64()) {
             Some(cost) => sum = Some(sum.unwrap_or(0.0) + cost),
-            None if s.attributes.contains_key(USAGE_INPUT_TOKENS) => return None,
+            None if s.attributes.contains_key(gen_ai::USAGE_INPUT_TOKENS) => return None,
             None => {}
         }
     }
@@ -190,13 +181,16 @@ fn evaluations(spans: &[SpanRecord]) -> Vec<Evaluated> {
     let mut found: Vec<(u64, Evaluated)> = spans
         .iter()
         .filter_map(|s| {
-            let score = s.attributes.get(EVALUATION_SCORE)?.as_f64()?;
+            let score = s.attributes.get(gen_ai::EVALUATION_SCORE_VALUE)?.as_f64()?;
             Some((
                 s.start_unix_nanos,
                 Evaluated {
-                    name: s.attr_str(EVALUATION_NAME)?.to_owned(),
+                    name: s.attr_str(gen_ai::EVALUATION_NAME)?.to_owned(),
                     score,
-                    label: s.attr_str(EVALUATION_LABEL).unwrap_or("").to_owned(),
+                    label: s
+                        .attr_str(gen_ai::EVALUATION_SCORE_LABEL)
+                        .unwrap_or("")
+                        .to_owned(),
                 },
             ))
         })
