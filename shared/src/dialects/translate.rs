@@ -6,7 +6,7 @@
 //! and FutureAGI call the same facts. The work runs on the batch processor's thread, off
 //! the request path, and only for spans that are sampled and exported.
 //!
-//! The derivation is a table (`RULES`) plus four facts that need more
+//! The derivation is a table (`RULES`) plus the facts that need more
 //! than a copy: the span type/kind (from `gen_ai.operation.name`, or
 //! `EVALUATOR` for a span with `gen_ai.evaluation.name`), OpenInference's
 //! `llm.system`/`llm.provider` (from `gen_ai.provider.name`),
@@ -208,25 +208,7 @@ pub fn translate(span: &mut SpanData, dialects: Dialects) {
         openinference_derived(&get, operation, &mut add);
     }
     if dialects.confident && operation == Some(CHAT) {
-        let per_token = [
-            (
-                cost::INPUT,
-                gen_ai::USAGE_INPUT_TOKENS,
-                confident::LLM_COST_PER_INPUT_TOKEN,
-            ),
-            (
-                cost::OUTPUT,
-                gen_ai::USAGE_OUTPUT_TOKENS,
-                confident::LLM_COST_PER_OUTPUT_TOKEN,
-            ),
-        ];
-        for (cost, tokens, key) in per_token {
-            if let (Some(Value::F64(cost)), Some(Value::I64(tokens @ 1..))) =
-                (get(cost), get(tokens))
-            {
-                add(key, (cost / tokens as f64).into());
-            }
-        }
+        confident_price_per_token(&get, &mut add);
     }
     span.attributes.extend(added);
 }
@@ -241,6 +223,31 @@ fn total_tokens(get: &impl Fn(&str) -> Option<Value>) -> Option<i64> {
         _ => 0,
     };
     Some(input + output)
+}
+
+/// Confident AI's price per input and output token on a chat span, from
+/// what it cost (`gen_ai.cost.*`) and its usage, when both are there.
+fn confident_price_per_token(
+    get: &impl Fn(&str) -> Option<Value>,
+    add: &mut impl FnMut(&'static str, Value),
+) {
+    let per_token = [
+        (
+            cost::INPUT,
+            gen_ai::USAGE_INPUT_TOKENS,
+            confident::LLM_COST_PER_INPUT_TOKEN,
+        ),
+        (
+            cost::OUTPUT,
+            gen_ai::USAGE_OUTPUT_TOKENS,
+            confident::LLM_COST_PER_OUTPUT_TOKEN,
+        ),
+    ];
+    for (cost, tokens, key) in per_token {
+        if let (Some(Value::F64(cost)), Some(Value::I64(tokens @ 1..))) = (get(cost), get(tokens)) {
+            add(key, (cost / tokens as f64).into());
+        }
+    }
 }
 
 /// OpenInference's keys that combine a chat span's keys:
