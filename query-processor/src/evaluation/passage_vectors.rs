@@ -17,9 +17,10 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-/// Passages kept. A passage's vectors are kept sparse (the hashing
-/// embedder fills a few dozen of its 384 dimensions), so even a dense
-/// 1536-dimension model's six sentences (36 KiB) keep the cache under 20 MiB.
+/// Passages kept. Vectors are kept sparse, 8 bytes a non-zero dimension:
+/// the hashing embedder fills a few dozen of its 384, so a passage takes a
+/// few KiB; a dense 1536-dimension model's six sentences take 72 KiB, and
+/// the cache at most 36 MiB.
 pub const CAPACITY: usize = 512;
 
 /// A unit vector's non-zero components, `(dimension, value)`.
