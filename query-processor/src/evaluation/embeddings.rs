@@ -167,7 +167,9 @@ fn hashing_dimension(embedder: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::{dot, hashing_dimension, normalize, sparse};
+    use std::time::Duration;
+
+    use super::*;
 
     #[test]
     fn a_vector_is_scaled_to_unit_length_and_zero_stays_zero() {
@@ -179,6 +181,43 @@ mod tests {
         assert_eq!(dot(&zero, &sparse(v.to_vec())), 0.0);
         assert_eq!(sparse(vec![0.0, 0.5, 0.0]), vec![(1, 0.5)]);
         assert!((dot(&v, &sparse(v.to_vec())) - 1.0).abs() < 1e-6);
+    }
+
+    /// A passage kept from an earlier answer scores exactly as when it was
+    /// embedded for this one.
+    #[actix_web::test]
+    async fn kept_passages_give_the_same_similarities_as_fresh_ones() {
+        let client = awc::Client::default();
+        let retrieval = Downstream::new("retrieval", "http://127.0.0.1:9", Duration::from_secs(1))
+            .expect("a downstream");
+        let vectors = Vectors::for_embedder("ragtrace-hashing-384", &client, &retrieval);
+        let passage = |id: &str, text: &str| Passage {
+            id: id.into(),
+            source: id.into(),
+            text: text.into(),
+            score: 0.5,
+        };
+        let contexts = [
+            passage(
+                "a",
+                "The traceparent header carries the trace id. It has four fields.",
+            ),
+            passage("b", "Baggage carries key-value pairs across services."),
+        ];
+        let answer =
+            sentences("The traceparent header carries the trace id [1]. Baggage is unrelated.");
+        let kept = PassageVectors::default();
+        let fresh = vectors
+            .similarities(&answer, &contexts, &kept)
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 2);
+        let again = vectors
+            .similarities(&answer, &contexts, &kept)
+            .await
+            .unwrap();
+        assert_eq!(fresh, again);
+        assert!(fresh[0][0] > 0.9 && fresh[0][0] > fresh[0][1], "{fresh:?}");
     }
 
     #[test]
